@@ -1,1 +1,1 @@
-pub fn placeholder() {}
+//! Logits processing and sampling kernels: temperature → top-k → top-p → draw, and argmax.

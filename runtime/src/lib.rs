@@ -1,1 +1,2 @@
-pub fn placeholder() {}
+//! gpu-agent's data plane: tokenizers, models over caller-owned slots, sequences and the
+//! batcher. Knows nothing about HTTP.

@@ -1,0 +1,1 @@
+//! GPU inventory (NVML), device-class catalog, admission checks and replica placement.

@@ -1,0 +1,4 @@
+//! gpu-agent: the per-host daemon and CLI. The binary in `main.rs` is a thin edge over
+//! these modules.
+
+pub mod gpu;
