@@ -67,11 +67,9 @@ impl GpuInventory {
     }
 
     fn scan_with(&self, nvml: &mut Option<Nvml>) -> Result<GpuHost, String> {
-        if nvml.is_none() {
-            *nvml = Some(init(&self.library)?);
-        }
-        let Some(handle) = nvml.as_ref() else {
-            return Err("NVML handle missing after initialisation".to_owned());
+        let handle = match nvml {
+            Some(handle) => handle,
+            None => nvml.insert(init(&self.library)?),
         };
         let scanned = scan(handle);
         if scanned.is_err() {

@@ -78,7 +78,7 @@ impl From<&InventoryState> for InventoryView {
 
 impl InventoryView {
     /// One line for `gpu-agent status`, e.g.
-    /// "GPUs: 4× Tesla T4 (15360 MiB), 61440 MiB free; driver 550.54.15, CUDA 12.4".
+    /// "GPUs: 4× Tesla T4 (15360 MiB), 61440 MiB free of 61440 MiB; driver 550.54.15, CUDA 12.4".
     pub fn summary_line(&self) -> String {
         if self.nvml == NvmlStatus::Unavailable {
             let reason = self.reason.as_deref().unwrap_or("no reason given");
@@ -86,6 +86,11 @@ impl InventoryView {
         }
         let models = describe_models(&self.gpus);
         let free_mib: u64 = self.gpus.iter().map(|gpu| mib(gpu.memory_free_bytes)).sum();
+        let total_mib: u64 = self
+            .gpus
+            .iter()
+            .map(|gpu| mib(gpu.memory_total_bytes))
+            .sum();
         let driver = self.driver_version.as_deref().unwrap_or("unknown");
         let cuda = match &self.cuda_driver_version {
             Some(version) => format!(", CUDA {version}"),
@@ -94,7 +99,7 @@ impl InventoryView {
         if self.gpus.is_empty() {
             return format!("GPUs: none; driver {driver}{cuda}");
         }
-        format!("GPUs: {models}, {free_mib} MiB free; driver {driver}{cuda}")
+        format!("GPUs: {models}, {free_mib} MiB free of {total_mib} MiB; driver {driver}{cuda}")
     }
 }
 

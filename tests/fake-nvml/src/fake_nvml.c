@@ -16,6 +16,7 @@
  *   driver_version <string>
  *   cuda_driver_version <int>        e.g. 12040 for CUDA 12.4
  *   gpu <total MiB> <used MiB> <cc major> <cc minor> <mig: unsupported|disabled|enabled> <uuid> <name...>
+ *   lost <index>                     queries on that GPU fail with NVML_ERROR_GPU_IS_LOST
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -56,6 +57,7 @@ struct nvmlDevice_st {
     int cc_major;
     int cc_minor;
     enum mig_mode mig;
+    int lost;
 };
 typedef struct nvmlDevice_st *nvmlDevice_t;
 
@@ -146,7 +148,16 @@ static nvmlReturn_t load_config(void) {
             }
             snprintf(dev->name, sizeof dev->name, "%s", line + consumed);
             dev->mig = parse_mig(mig);
+            dev->lost = 0;
             device_count++;
+        } else if (strncmp(line, "lost ", 5) == 0) {
+            unsigned int index;
+            if (sscanf(line, "lost %u", &index) != 1 || index >= device_count) {
+                fprintf(stderr, "fake-nvml: %s:%u: lost names no GPU listed above\n", path, line_no);
+                result = NVML_ERROR_UNKNOWN;
+                break;
+            }
+            devices[index].lost = 1;
         } else if (sscanf(line, "init_error %d", &init_error) == 1) {
         } else if (sscanf(line, "cuda_driver_version %d", &cuda_driver_version) == 1) {
         } else if (sscanf(line, "driver_version %79s", driver_version) == 1) {
@@ -289,13 +300,13 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
     return end_query(result);
 }
 
-/* A handle past the current count belongs to a GPU that left the file: "fallen off the bus". */
+/* A GPU marked lost, or a handle past the current count, has "fallen off the bus". */
 #define DEVICE_QUERY(device, body)                                                           \
     nvmlReturn_t result = begin_query();                                                       \
     if (result == NVML_SUCCESS) {                                                              \
         if (device < devices || device >= devices + MAX_GPUS) {                                \
             result = NVML_ERROR_INVALID_ARGUMENT;                                              \
-        } else if (!valid_device(device)) {                                                    \
+        } else if (!valid_device(device) || device->lost) {                                    \
             result = NVML_ERROR_GPU_IS_LOST;                                                   \
         } else {                                                                               \
             body                                                                               \

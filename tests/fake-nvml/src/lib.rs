@@ -56,6 +56,8 @@ pub struct FakeGpu {
     pub memory_used_mib: u64,
     pub compute_capability: (u32, u32),
     pub mig: FakeMig,
+    /// Fallen off the bus: every query on it fails with `NVML_ERROR_GPU_IS_LOST`.
+    pub lost: bool,
 }
 
 /// The GPUs and driver a fake library reports.
@@ -92,6 +94,7 @@ impl FakeGpu {
             memory_used_mib: 0,
             compute_capability,
             mig: FakeMig::Unsupported,
+            lost: false,
         }
     }
 }
@@ -196,6 +199,11 @@ impl FakeHardware {
                 "gpu {} {} {major} {minor} {mig} {} {}\n",
                 gpu.memory_total_mib, gpu.memory_used_mib, gpu.uuid, gpu.name
             ));
+        }
+        for (index, gpu) in self.gpus.iter().enumerate() {
+            if gpu.lost {
+                text.push_str(&format!("lost {index}\n"));
+            }
         }
         Ok(text)
     }
