@@ -249,3 +249,31 @@ impl FakeNvml {
         fs::rename(&staged, self.dir.path().join(CONFIG_FILE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_description_the_c_side_cannot_parse_is_refused_before_writing() {
+        let mut spaced_uuid = FakeHardware::t4(1);
+        spaced_uuid.gpus[0].uuid = "GPU- 1".to_owned();
+        let error = spaced_uuid.install().expect_err("uuid with a space");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("uuid"), "{error}");
+
+        let mut two_line_name = FakeHardware::t4(1);
+        two_line_name.gpus[0].name = "Tesla\nT4".to_owned();
+        assert!(two_line_name.install().is_err());
+    }
+
+    #[test]
+    fn an_installed_fake_is_a_private_copy_with_its_description() {
+        let fake = FakeHardware::a10g(2).install().expect("install");
+        assert_ne!(fake.library(), library_path());
+        assert!(fake.library().starts_with(fake.dir()));
+        let config = fs::read_to_string(fake.dir().join(CONFIG_FILE)).expect("config written");
+        assert_eq!(config.lines().filter(|l| l.starts_with("gpu ")).count(), 2);
+        assert!(config.contains(" NVIDIA A10G\n"), "{config}");
+    }
+}
