@@ -1,10 +1,8 @@
 //! What `GET /v1/gpus`, `/metrics` and `gpu-agent status` show of the inventory.
 
-mod gpu_common;
-
+use crate::common::FakeHost;
 use fake_nvml::FakeHardware;
 use gpu_agent::gpu::{describe_gpu_gauges, record_gpu_gauges, GpuInventory, InventoryView};
-use gpu_common::FakeHost;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::json;
 

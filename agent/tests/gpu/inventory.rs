@@ -1,15 +1,13 @@
 //! The inventory reads what NVML reports, through nvml-wrapper and the fake libnvidia-ml.
 
-mod gpu_common;
-
 use std::sync::Arc;
 use std::thread;
 
+use crate::common::FakeHost;
 use fake_nvml::{FakeHardware, FakeMig};
 use gpu_agent::gpu::{
     ComputeCapability, CudaDriverVersion, GpuInventory, GpuMemory, InventoryState, MigMode, MIB,
 };
-use gpu_common::FakeHost;
 
 fn available(state: &InventoryState) -> &gpu_agent::gpu::GpuHost {
     match state {

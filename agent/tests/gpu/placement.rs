@@ -1,10 +1,8 @@
 //! Replicas spread over the GPUs first, then pack several per GPU as memory allows.
 
-mod gpu_common;
-
+use crate::common::{cuda_policy, Deploy, FakeHost};
 use fake_nvml::FakeHardware;
 use gpu_agent::gpu::{next_gpu, GpuCapacity, ReplicaDevice};
-use gpu_common::{cuda_policy, Deploy, FakeHost};
 
 fn cuda(gpus: &[u32]) -> Vec<ReplicaDevice> {
     gpus.iter()

@@ -1,14 +1,12 @@
 //! CHECKING_DEVICE: a deploy runs only on the device class it asked for, and only where its
 //! replicas fit in free GPU memory (SPEC §4).
 
-mod gpu_common;
-
+use crate::common::{admit_on, cpu_execution_policy, cuda_policy, Deploy, FakeHost};
 use fake_nvml::FakeHardware;
 use gpu_agent::gpu::{
     AdmissionError, AdmissionPolicy, ClassHardware, DeviceCatalog, Execution, GpuConfig,
     GpuExecution, GpuInventory, ReplicaDevice,
 };
-use gpu_common::{admit_on, cpu_execution_policy, cuda_policy, Deploy, FakeHost};
 
 /// A fake-nvml preset for one GPU model: `count` of them.
 type GpuModel = fn(usize) -> FakeHardware;

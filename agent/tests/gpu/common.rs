@@ -1,5 +1,5 @@
 //! Shared by the `gpu_*` tests: a host with fake GPUs, read through the real nvml-wrapper.
-#![allow(dead_code)] // each test crate uses a different part
+#![allow(dead_code)] // not every helper is used by every module
 
 use fake_nvml::{FakeHardware, FakeNvml};
 use gpu_agent::gpu::{
