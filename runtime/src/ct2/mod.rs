@@ -9,7 +9,10 @@
 //! - `Ct2Model` (feature `ctranslate2`): loads a converted directory through ct2rs and
 //!   generates for a batch of requests with per-step callbacks.
 
+#[cfg(feature = "ctranslate2")]
+mod backend;
 mod checkpoint;
+mod compute_type;
 mod convert;
 mod error;
 mod gpt2_spec;
@@ -17,10 +20,15 @@ mod hf_vocabulary;
 mod model_bin;
 mod py_json;
 mod quantize;
+mod request;
 mod spec;
 mod t5_spec;
 
+#[cfg(feature = "ctranslate2")]
+pub use backend::{Ct2LoadOptions, Ct2Model};
+pub use compute_type::{effective_compute_type, ComputeType, Ct2Device, UnknownComputeType};
 pub use convert::{convert, Architecture, ConvertedModel};
 pub use error::{BackendError, CacheError, ConvertError, ModelBinError};
 pub use model_bin::{DataType, ModelBin, Variable, BINARY_VERSION};
 pub use quantize::Quantization;
+pub use request::{Ct2Finish, Ct2Output, Ct2Request, Ct2Sampling, StepControl, StepEvent};

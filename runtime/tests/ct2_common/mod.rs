@@ -133,3 +133,66 @@ pub fn assert_matches_reference(dir: &Path, name: &str) {
         diff.join("\n")
     );
 }
+
+/// Tensors of a checkpoint as float32: name → (shape, values).
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// A copy of fixture `source` with `config.json` and the weights edited: real weights,
+/// deliberately changed to reach a case the fixture does not cover (tied head, relu
+/// feed-forward, a model that ends with EOS).
+pub fn derived_checkpoint(
+    source: &str,
+    label: &str,
+    edit_config: impl FnOnce(&mut serde_json::Value),
+    edit_tensors: impl FnOnce(&mut Tensors),
+) -> Scratch {
+    use safetensors::{Dtype, SafeTensors};
+    let src = fixtures().join(source);
+    let dst = Scratch::new(label);
+    for entry in std::fs::read_dir(&src).expect("read fixture") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name();
+        if name != "model.safetensors" && name != "config.json" {
+            std::fs::copy(entry.path(), dst.path().join(&name)).expect("copy fixture file");
+        }
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    edit_config(&mut config);
+    std::fs::write(dst.path().join("config.json"), config.to_string()).unwrap();
+
+    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
+    let parsed = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Tensors = BTreeMap::new();
+    for (name, view) in parsed.tensors() {
+        assert_eq!(view.dtype(), Dtype::F32, "fixture tensors are F32");
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        tensors.insert(name, (view.shape().to_vec(), values));
+    }
+    edit_tensors(&mut tensors);
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, (shape, values))| {
+            (
+                name,
+                shape,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = raw
+        .iter()
+        .map(|(name, shape, data)| {
+            let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                .expect("tensor view");
+            (name.clone(), view)
+        })
+        .collect();
+    let out = safetensors::serialize(views, None).expect("serialize");
+    std::fs::write(dst.path().join("model.safetensors"), out).unwrap();
+    dst
+}
