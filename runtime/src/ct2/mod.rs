@@ -11,6 +11,7 @@
 
 #[cfg(feature = "ctranslate2")]
 mod backend;
+mod cache;
 mod checkpoint;
 mod compute_type;
 mod convert;
@@ -26,6 +27,7 @@ mod t5_spec;
 
 #[cfg(feature = "ctranslate2")]
 pub use backend::{Ct2LoadOptions, Ct2Model};
+pub use cache::{source_key, CachedConversion, ConversionCache};
 pub use compute_type::{effective_compute_type, ComputeType, Ct2Device, UnknownComputeType};
 pub use convert::{convert, Architecture, ConvertedModel};
 pub use error::{BackendError, CacheError, ConvertError, ModelBinError};
