@@ -3,8 +3,12 @@
 
 mod ct2_common;
 
-use ct2_common::{assert_matches_reference, fixtures, sha256_file, Scratch};
+use ct2_common::{
+    assert_matches_reference, fixture_tensors, fixture_without_weights, fixtures, representable,
+    sha256_file, write_weights, Scratch,
+};
 use runtime::ct2::{convert, Architecture, ConvertError, DataType, ModelBin, Quantization};
+use safetensors::Dtype;
 
 /// SHA-256 of the files CTranslate2's converter wrote (shared/fixtures/reference/*/ct2-*).
 const REFERENCE: &[(&str, &str, &str, &str)] = &[
@@ -200,4 +204,41 @@ fn missing_weights_file_is_an_error_naming_the_file() {
         err.to_string().contains("model.safetensors.index.json"),
         "{err}"
     );
+}
+
+#[test]
+fn sharded_checkpoint_converts_to_the_same_files_as_a_single_file() {
+    let src = fixture_without_weights("gpt2-tiny", "ct2-sharded");
+    write_weights(src.path(), &fixture_tensors("gpt2-tiny"), Dtype::F32, 3);
+    assert!(src
+        .path()
+        .join("model-00003-of-00003.safetensors")
+        .is_file());
+    let out = Scratch::new("ct2-sharded-out");
+    convert(src.path(), out.path(), Quantization::Float32).unwrap();
+    assert_matches_reference(out.path(), "gpt2-tiny.float32");
+}
+
+#[test]
+fn half_and_bfloat16_checkpoints_are_read_exactly() {
+    for dtype in [Dtype::F16, Dtype::BF16] {
+        let mut tensors = fixture_tensors("t5-tiny");
+        for (_, values) in tensors.values_mut() {
+            values
+                .iter_mut()
+                .for_each(|v| *v = representable(*v, dtype));
+        }
+        let narrow = fixture_without_weights("t5-tiny", "ct2-narrow");
+        write_weights(narrow.path(), &tensors, dtype, 1);
+        let wide = fixture_without_weights("t5-tiny", "ct2-wide");
+        write_weights(wide.path(), &tensors, Dtype::F32, 1);
+        let (a, b) = (Scratch::new("ct2-narrow-out"), Scratch::new("ct2-wide-out"));
+        convert(narrow.path(), a.path(), Quantization::Float32).unwrap();
+        convert(wide.path(), b.path(), Quantization::Float32).unwrap();
+        let bin = |dir: &Scratch| std::fs::read(dir.path().join("model.bin")).unwrap();
+        assert!(
+            bin(&a) == bin(&b),
+            "{dtype:?} checkpoint converts like its float32 twin"
+        );
+    }
 }

@@ -146,53 +146,126 @@ pub fn derived_checkpoint(
     edit_config: impl FnOnce(&mut serde_json::Value),
     edit_tensors: impl FnOnce(&mut Tensors),
 ) -> Scratch {
-    use safetensors::{Dtype, SafeTensors};
-    let src = fixtures().join(source);
-    let dst = Scratch::new(label);
-    for entry in std::fs::read_dir(&src).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        if name != "model.safetensors" && name != "config.json" {
-            std::fs::copy(entry.path(), dst.path().join(&name)).expect("copy fixture file");
-        }
-    }
+    let dst = fixture_without_weights(source, label);
+    let config_path = dst.path().join("config.json");
     let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     edit_config(&mut config);
-    std::fs::write(dst.path().join("config.json"), config.to_string()).unwrap();
-
-    let bytes = std::fs::read(src.join("model.safetensors")).unwrap();
-    let parsed = SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: Tensors = BTreeMap::new();
-    for (name, view) in parsed.tensors() {
-        assert_eq!(view.dtype(), Dtype::F32, "fixture tensors are F32");
-        let values = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        tensors.insert(name, (view.shape().to_vec(), values));
-    }
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let mut tensors = fixture_tensors(source);
     edit_tensors(&mut tensors);
+    write_weights(dst.path(), &tensors, safetensors::Dtype::F32, 1);
+    dst
+}
+
+/// Writes `tensors` as safetensors with every tensor stored as `dtype` (F32, F16 or
+/// BF16), split into `shards` files with an index when `shards > 1`. Values must be
+/// exactly representable in `dtype` (see [`representable`]).
+pub fn write_weights(dir: &Path, tensors: &Tensors, dtype: safetensors::Dtype, shards: usize) {
+    use safetensors::Dtype;
+    let encode = |v: f32| -> Vec<u8> {
+        match dtype {
+            Dtype::F32 => v.to_le_bytes().to_vec(),
+            Dtype::BF16 => ((v.to_bits() >> 16) as u16).to_le_bytes().to_vec(),
+            Dtype::F16 => f16_bits_exact(v).to_le_bytes().to_vec(),
+            other => panic!("unsupported test dtype {other:?}"),
+        }
+    };
     let raw: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
+        .iter()
         .map(|(name, (shape, values))| {
             (
-                name,
-                shape,
-                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                name.clone(),
+                shape.clone(),
+                values.iter().flat_map(|&v| encode(v)).collect(),
             )
         })
         .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView)> = raw
-        .iter()
-        .map(|(name, shape, data)| {
-            let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
-                .expect("tensor view");
-            (name.clone(), view)
+    let per_shard = raw.len().div_ceil(shards.max(1));
+    let mut weight_map = serde_json::Map::new();
+    for (i, chunk) in raw.chunks(per_shard).enumerate() {
+        let file = if shards > 1 {
+            format!("model-{:05}-of-{:05}.safetensors", i + 1, shards)
+        } else {
+            "model.safetensors".to_string()
+        };
+        let views: Vec<(String, safetensors::tensor::TensorView)> = chunk
+            .iter()
+            .map(|(name, shape, data)| {
+                let view = safetensors::tensor::TensorView::new(dtype, shape.clone(), data)
+                    .expect("tensor view");
+                weight_map.insert(name.clone(), serde_json::Value::String(file.clone()));
+                (name.clone(), view)
+            })
+            .collect();
+        std::fs::write(
+            dir.join(&file),
+            safetensors::serialize(views, None).unwrap(),
+        )
+        .unwrap();
+    }
+    if shards > 1 {
+        let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+        std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    }
+}
+
+/// `v` moved to the nearest lower-magnitude value representable in `dtype` (truncation;
+/// F16 values below its normal range become 0), so the same numbers can be written both
+/// as `dtype` and as float32.
+pub fn representable(v: f32, dtype: safetensors::Dtype) -> f32 {
+    use safetensors::Dtype;
+    match dtype {
+        Dtype::BF16 => f32::from_bits(v.to_bits() & 0xffff_0000),
+        Dtype::F16 => {
+            if v.abs() < 6.103_515_6e-5 {
+                0.0
+            } else {
+                assert!(v.abs() < 65504.0, "test weights stay in half range");
+                f32::from_bits(v.to_bits() & 0xffff_e000)
+            }
+        }
+        _ => v,
+    }
+}
+
+/// Half-precision bits of a value already representable as a normal half (or zero).
+fn f16_bits_exact(v: f32) -> u16 {
+    let bits = v.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    if v == 0.0 {
+        return sign;
+    }
+    let exponent = (((bits >> 23) & 0xff) as i32 - 127 + 15) as u16;
+    sign | (exponent << 10) | ((bits >> 13) & 0x3ff) as u16
+}
+
+/// The fixture's tensors as float32.
+pub fn fixture_tensors(source: &str) -> Tensors {
+    let bytes = std::fs::read(fixtures().join(source).join("model.safetensors")).unwrap();
+    let parsed = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    parsed
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, (view.shape().to_vec(), values))
         })
-        .collect();
-    let out = safetensors::serialize(views, None).expect("serialize");
-    std::fs::write(dst.path().join("model.safetensors"), out).unwrap();
+        .collect()
+}
+
+/// A copy of fixture `source` without its weights (config and tokenizer files only).
+pub fn fixture_without_weights(source: &str, label: &str) -> Scratch {
+    let dst = Scratch::new(label);
+    for entry in std::fs::read_dir(fixtures().join(source)).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "model.safetensors" {
+            std::fs::copy(entry.path(), dst.path().join(entry.file_name())).unwrap();
+        }
+    }
     dst
 }
