@@ -33,4 +33,6 @@ pub use convert::{convert, Architecture, ConvertedModel};
 pub use error::{BackendError, CacheError, ConvertError, ModelBinError};
 pub use model_bin::{DataType, ModelBin, Variable, BINARY_VERSION};
 pub use quantize::Quantization;
-pub use request::{Ct2Finish, Ct2Output, Ct2Request, Ct2Sampling, StepControl, StepEvent};
+pub use request::{
+    group_by_sampling, Ct2Finish, Ct2Output, Ct2Request, Ct2Sampling, StepControl, StepEvent,
+};

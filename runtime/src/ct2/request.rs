@@ -26,7 +26,7 @@ impl Ct2Sampling {
     }
 
     /// The key requests are grouped by: CTranslate2 takes one set of options per call.
-    pub(crate) fn group_key(&self) -> (u32, usize, u32) {
+    fn group_key(&self) -> (u32, usize, u32) {
         if self.is_greedy() {
             (0, 1, 1.0f32.to_bits())
         } else {
@@ -89,7 +89,7 @@ pub struct Ct2Output {
 
 /// Requests that share sampling options, in the order they first appear; each group is
 /// one CTranslate2 call.
-pub(crate) fn group_by_sampling(requests: &[Ct2Request]) -> Vec<Vec<usize>> {
+pub fn group_by_sampling(requests: &[Ct2Request]) -> Vec<Vec<usize>> {
     let mut groups: Vec<((u32, usize, u32), Vec<usize>)> = Vec::new();
     for (index, request) in requests.iter().enumerate() {
         if request.max_new_tokens == 0 {
