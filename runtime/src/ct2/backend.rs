@@ -134,13 +134,13 @@ impl Ct2Model {
         self.vocabulary.get(id as usize).map(String::as_str)
     }
 
-    /// Generates for every request; `on_step` sees each new token as it is produced (on a
-    /// CTranslate2 worker thread, while this call blocks) and may stop that request.
-    /// Outputs come back in request order.
+    /// Generates for every request; `on_step` sees each new token as it is produced and
+    /// may stop that request. It runs on a CTranslate2 worker thread while this call
+    /// blocks, hence `Send`. Outputs come back in request order.
     pub fn generate(
         &self,
         requests: &[Ct2Request],
-        on_step: &mut dyn FnMut(StepEvent) -> StepControl,
+        on_step: &mut (dyn FnMut(StepEvent) -> StepControl + Send),
     ) -> Result<Vec<Ct2Output>, BackendError> {
         let mut prompts = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
@@ -169,7 +169,7 @@ impl Ct2Model {
         prompts: &[Vec<&str>],
         group: &[usize],
         outputs: &mut [Ct2Output],
-        on_step: &mut dyn FnMut(StepEvent) -> StepControl,
+        on_step: &mut (dyn FnMut(StepEvent) -> StepControl + Send),
     ) -> Result<(), BackendError> {
         let sampling = requests[group[0]].sampling;
         let max_new_tokens = group
@@ -355,4 +355,15 @@ fn read_eos_token(path: &Path) -> Result<String, BackendError> {
             path: path.to_path_buf(),
             message: "field `eos_token` must be a string".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ct2Model;
+
+    #[test]
+    fn a_loaded_model_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Ct2Model>();
+    }
 }
