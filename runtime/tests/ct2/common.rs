@@ -2,7 +2,7 @@
 //! and a variable-by-variable comparison of a converted `model.bin` with the manifest of
 //! CTranslate2's own conversion (`tests/fixtures/ct2-reference/*.txt`).
 
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // not every helper is used by every module
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,6 @@
 //! The conversion cache reuses a valid converted model and rebuilds an invalid one.
 
-mod ct2_common;
-
-use ct2_common::{fixtures, sha256_file, Scratch};
+use crate::common::{fixtures, sha256_file, Scratch};
 use runtime::ct2::{source_key, ConversionCache, Quantization};
 
 const GPT2_FLOAT32_MODEL_BIN: &str =

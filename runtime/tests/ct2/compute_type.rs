@@ -1,11 +1,7 @@
 //! The compute type reported is the one CTranslate2 runs: CTranslate2 refuses an explicit
 //! type the device cannot run, so every type the backend resolves must load as given.
 
-#![cfg(feature = "ctranslate2")]
-
-mod ct2_common;
-
-use ct2_common::{fixtures, Scratch};
+use crate::common::{fixtures, Scratch};
 use runtime::ct2::{
     convert, effective_compute_type, ComputeType, Ct2Device, Ct2LoadOptions, Ct2Model, Quantization,
 };

@@ -2,11 +2,7 @@
 //! float32 greedy = Hugging Face transformers' greedy (`golden.json`), int8 greedy =
 //! CTranslate2 Python's greedy on its own int8_float16 conversion.
 
-#![cfg(feature = "ctranslate2")]
-
-mod ct2_common;
-
-use ct2_common::{derived_checkpoint, fixtures, golden, Scratch};
+use crate::common::{derived_checkpoint, fixtures, golden, Scratch};
 use runtime::ct2::{
     convert, Architecture, ComputeType, Ct2Device, Ct2Finish, Ct2LoadOptions, Ct2Model, Ct2Request,
     Ct2Sampling, Quantization, StepControl, StepEvent,

@@ -1,9 +1,7 @@
 //! The native HF → CTranslate2 converter produces the same files as CTranslate2 4.8.5's
 //! own converter (run with transformers 4.57.3) on the tiny fixtures.
 
-mod ct2_common;
-
-use ct2_common::{
+use crate::common::{
     assert_matches_reference, fixture_tensors, fixture_without_weights, fixtures, representable,
     sha256_file, write_weights, Scratch,
 };
