@@ -1,0 +1,157 @@
+//! Hugging Face checkpoint directory → CTranslate2 model directory (`model.bin`,
+//! `config.json`, `vocabulary.json` or `shared_vocabulary.json`), natively in Rust.
+//! With `Quantization::Float32` (and, as far as tested, `Int8Float16`) the files are
+//! byte-identical to those of CTranslate2 4.8's `ct2-transformers-converter`.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::{Checkpoint, HfConfig};
+use super::error::ConvertError;
+use super::py_json::PyJson;
+use super::quantize::Quantization;
+use super::spec::SpecBuilder;
+use super::{gpt2_spec, t5_spec};
+
+/// The architectures the converter (and the backend) know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Architecture {
+    /// `GPT2LMHeadModel`, run by CTranslate2's `Generator`.
+    Gpt2,
+    /// `T5ForConditionalGeneration`, run by CTranslate2's `Translator`.
+    T5,
+}
+
+impl Architecture {
+    /// Reads `architectures` (or `model_type`) from the checkpoint's `config.json`.
+    pub fn of_checkpoint(dir: &Path) -> Result<Architecture, ConvertError> {
+        let config = HfConfig::read(dir)?;
+        Architecture::from_config(&config)
+    }
+
+    fn from_config(config: &HfConfig) -> Result<Architecture, ConvertError> {
+        match config.architecture().as_str() {
+            "GPT2LMHeadModel" | "gpt2" => Ok(Architecture::Gpt2),
+            "T5ForConditionalGeneration" | "t5" => Ok(Architecture::T5),
+            other => Err(ConvertError::UnsupportedArchitecture {
+                path: config.path().to_path_buf(),
+                found: other.to_string(),
+            }),
+        }
+    }
+
+    /// The vocabulary file CTranslate2 expects for this model family.
+    pub fn vocabulary_file(self) -> &'static str {
+        match self {
+            Architecture::Gpt2 => "vocabulary.json",
+            Architecture::T5 => "shared_vocabulary.json",
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Architecture::Gpt2 => "gpt2",
+            Architecture::T5 => "t5",
+        })
+    }
+}
+
+/// What an architecture's spec builder hands back to be written.
+pub struct SpecParts {
+    pub spec: SpecBuilder,
+    /// The model's `config.json` (special tokens and flags).
+    pub config: PyJson,
+    /// Tokens by id.
+    pub vocabulary: Vec<String>,
+    pub vocabulary_file: &'static str,
+}
+
+/// A converted model directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvertedModel {
+    pub dir: PathBuf,
+    pub architecture: Architecture,
+    pub quantization: Quantization,
+}
+
+/// Converts the checkpoint in `source` into `dest` (created if needed; the three files
+/// are overwritten).
+pub fn convert(
+    source: &Path,
+    dest: &Path,
+    quantization: Quantization,
+) -> Result<ConvertedModel, ConvertError> {
+    let config = HfConfig::read(source)?;
+    let architecture = Architecture::from_config(&config)?;
+    let weights = Checkpoint::open(source)?;
+    let parts = match architecture {
+        Architecture::Gpt2 => gpt2_spec::build(source, &config, &weights)?,
+        Architecture::T5 => t5_spec::build(source, &config, &weights)?,
+    };
+    drop(weights);
+    let model = parts.spec.build(quantization);
+
+    std::fs::create_dir_all(dest).map_err(|source| ConvertError::Write {
+        path: dest.to_path_buf(),
+        source,
+    })?;
+    let bin_path = dest.join("model.bin");
+    let file = File::create(&bin_path).map_err(|source| ConvertError::Write {
+        path: bin_path.clone(),
+        source,
+    })?;
+    let mut out = BufWriter::new(file);
+    model.write_to(&mut out)?;
+    out.flush().map_err(|source| ConvertError::Write {
+        path: bin_path.clone(),
+        source,
+    })?;
+
+    // config.json ends with a newline, the vocabulary does not (as in Python).
+    write_text(&dest.join("config.json"), &(parts.config.to_text() + "\n"))?;
+    let vocabulary = PyJson::List(parts.vocabulary.into_iter().map(PyJson::Str).collect());
+    write_text(&dest.join(parts.vocabulary_file), &vocabulary.to_text())?;
+
+    Ok(ConvertedModel {
+        dir: dest.to_path_buf(),
+        architecture,
+        quantization,
+    })
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), ConvertError> {
+    std::fs::write(path, text).map_err(|source| ConvertError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// CTranslate2's activation codes (`ops/activation.h`) for the names transformers uses.
+pub fn activation_code_for(config: &HfConfig, field: &str, name: &str) -> Result<i8, ConvertError> {
+    Ok(match name {
+        "relu" => 0,
+        "gelu_fast" | "gelu_new" | "gelu_pytorch_tanh" => 1,
+        "silu" | "swish" => 2,
+        "gelu" | "gelu_python" => 3,
+        "quick_gelu" => 4,
+        other => {
+            return Err(config.field_error(
+                field,
+                &format!(
+                    "names activation {other:?}; supported: relu, gelu, gelu_new, gelu_fast, \
+                     gelu_python, gelu_pytorch_tanh, quick_gelu, silu, swish"
+                ),
+            ))
+        }
+    })
+}
+
+/// The activation named by `field` (or `default` when absent).
+pub fn activation_code(config: &HfConfig, field: &str, default: &str) -> Result<i8, ConvertError> {
+    let name = config.str_or(field, default)?;
+    activation_code_for(config, field, name)
+}
