@@ -4,9 +4,9 @@ use crate::row_scan::scan_row;
 use crate::truncation::KeptSet;
 use crate::{KernelError, SamplingParams};
 
-/// The tokens one row can produce and their probabilities, in the order the sampler's
-/// inverse CDF walks them (descending probability when truncated, token id order when no
-/// truncation applies). Tokens whose weight underflows to zero are left out.
+/// The tokens one row can produce and their probabilities, in ascending token id (the order
+/// the sampler's inverse CDF walks them). Tokens whose weight underflows to zero are left
+/// out.
 /// Greedy rows give `[(argmax, 1.0)]`.
 pub fn truncated_distribution(
     logits: &[f32],
@@ -19,11 +19,10 @@ pub fn truncated_distribution(
     }
     let mut kept = KeptSet::default();
     kept.fill(logits, max, params);
+    let total = kept.total();
     Ok(kept
-        .ids
-        .iter()
-        .zip(&kept.weights)
-        .filter(|(_, &w)| w > 0.0)
-        .map(|(&token, &w)| (token, w / kept.total))
+        .members()
+        .into_iter()
+        .map(|(token, w)| (token, f64::from(w) / total))
         .collect())
 }

@@ -8,11 +8,16 @@
 
 mod distribution;
 mod error;
+mod exp;
+mod nucleus;
 mod params;
+mod rank;
 mod rng;
 mod row_scan;
 mod sampler;
+mod top_k;
 mod truncation;
+mod vocab_weights;
 
 pub use distribution::truncated_distribution;
 pub use error::KernelError;

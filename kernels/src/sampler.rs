@@ -90,21 +90,6 @@ fn sample_row(
         return Ok(max.token);
     }
     kept.fill(logits, max, params);
-    Ok(draw(kept, uniform))
-}
-
-/// Inverse CDF: the first token whose cumulative weight exceeds `uniform × total`.
-/// The cumulative sum runs in the same order as `total` was summed, so it reaches `total`
-/// exactly and a uniform below 1 always lands on a token of nonzero weight.
-fn draw(kept: &KeptSet, uniform: f32) -> u32 {
-    let target = f64::from(uniform) * kept.total;
-    let mut cumulative = 0.0;
-    for (&token, &w) in kept.ids.iter().zip(&kept.weights) {
-        cumulative += w;
-        if cumulative > target {
-            return token;
-        }
-    }
-    // Unreachable by the argument above; the top-ranked token is the safe answer.
-    kept.ids.first().copied().unwrap_or(0)
+    // `draw` cannot miss for a uniform below 1; the top-ranked token is the safe answer.
+    Ok(kept.draw(uniform).unwrap_or(max.token))
 }

@@ -1,127 +1,160 @@
-//! Temperature → top-k → top-p: which tokens a draw may pick, with what weight, in which
-//! order the inverse CDF walks them. The sampler and `truncated_distribution` share this
-//! code, so the law the tests check is the law the sampler draws from.
+//! Temperature → top-k → top-p: which tokens a draw may pick and with what weight. The
+//! sampler and `truncated_distribution` share this code, so the law the tests check is the
+//! law the sampler draws from.
 //!
-//! Ranking is by raw logit, descending, ties broken by the lower token id. Dividing by a
-//! positive temperature preserves that order, and ranking the raw values avoids ties
-//! created by rounding after the division.
+//! The kept tokens are always walked in ascending token id. Any fixed order gives the same
+//! law; this one needs no sort of the kept set and is what a GPU prefix sum produces.
 
-use std::cmp::Ordering;
-
+use crate::exp::exp_nonpositive;
+use crate::nucleus::NucleusSearch;
+use crate::rank::{key_id, rank_key, RankKey};
 use crate::row_scan::RowMax;
+use crate::top_k::top_k_keys;
+use crate::vocab_weights::VocabWeights;
 use crate::SamplingParams;
 
-/// First chunk the top-p search sorts when top-k is off; it grows ×4 until the mass is reached.
-const TOP_P_FIRST_CHUNK: usize = 64;
-const TOP_P_CHUNK_GROWTH: usize = 4;
+/// Where the kept set lives, depending on which truncations ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    /// Top-k ran: the few kept tokens are listed in id order.
+    Listed,
+    /// No top-k: every token has a weight, 0 for those top-p removed.
+    Dense,
+}
 
-/// Buffers reused across the rows of one batch, so a decode step allocates once.
-#[derive(Debug, Default)]
+/// The kept tokens of one row. Buffers are reused across the rows of a batch, so a
+/// decode step allocates once.
+#[derive(Debug)]
 pub(crate) struct KeptSet {
-    /// Token ids in walk order: descending probability when truncated, id order otherwise.
-    pub ids: Vec<u32>,
-    /// Unnormalised weights exp((logit - max) / T), aligned with `ids`.
-    pub weights: Vec<f64>,
-    /// Sum of `weights`, accumulated in walk order (the draw accumulates the same way).
-    pub total: f64,
+    storage: Storage,
+    listed: Vec<(u32, f32)>,
+    listed_total: f64,
+    dense: VocabWeights,
+    candidates: Vec<RankKey>,
+    ids: Vec<u32>,
+    nucleus: NucleusSearch,
+}
+
+impl Default for KeptSet {
+    fn default() -> Self {
+        Self {
+            storage: Storage::Dense,
+            listed: Vec::new(),
+            listed_total: 0.0,
+            dense: VocabWeights::default(),
+            candidates: Vec::new(),
+            ids: Vec::new(),
+            nucleus: NucleusSearch::default(),
+        }
+    }
 }
 
 impl KeptSet {
     /// Fills the set for one row. Requires `temperature > 0` and finite logits.
     pub fn fill(&mut self, logits: &[f32], max: RowMax, params: &SamplingParams) {
-        let vocab = logits.len();
-        let weight = |token: u32| -> f64 {
-            let scaled = (logits[token as usize] - max.value) / params.temperature;
-            f64::from(scaled.exp())
-        };
-        let top_k_on = params.top_k > 0 && params.top_k < vocab;
+        let weight =
+            |id: u32| exp_nonpositive((logits[id as usize] - max.value) / params.temperature);
         let top_p_on = params.top_p < 1.0;
 
-        self.ids.clear();
-        self.weights.clear();
-        self.ids.extend(0..vocab as u32);
-
-        if top_k_on {
-            let order = by_rank(logits);
-            self.ids.select_nth_unstable_by(params.top_k - 1, order);
-            self.ids.truncate(params.top_k);
-            self.ids.sort_unstable_by(order);
-            self.weights.extend(self.ids.iter().map(|&t| weight(t)));
+        if params.top_k > 0 && params.top_k < logits.len() {
+            top_k_keys(logits, params.top_k, &mut self.candidates);
             if top_p_on {
-                let mass: f64 = self.weights.iter().sum();
-                let kept = nucleus_len(&self.weights, mass, params.top_p);
-                self.ids.truncate(kept);
-                self.weights.truncate(kept);
+                // Top-p after top-k renormalises over the k tokens, walked in rank order.
+                self.candidates.sort_unstable();
+                let mass: f64 = self
+                    .candidates
+                    .iter()
+                    .map(|&key| f64::from(weight(key_id(key))))
+                    .sum();
+                let kept = nucleus_len(&self.candidates, weight, f64::from(params.top_p) * mass);
+                self.candidates.truncate(kept);
             }
-        } else if top_p_on {
-            self.fill_nucleus_of_full_vocab(logits, params.top_p, weight);
-        } else {
-            self.weights.extend(self.ids.iter().map(|&t| weight(t)));
+            self.ids.clear();
+            self.ids
+                .extend(self.candidates.iter().map(|&key| key_id(key)));
+            self.ids.sort_unstable();
+            self.listed.clear();
+            self.listed
+                .extend(self.ids.iter().map(|&id| (id, weight(id))));
+            self.listed_total = self.listed.iter().map(|&(_, w)| f64::from(w)).sum();
+            self.storage = Storage::Listed;
+            return;
         }
-        self.total = self.weights.iter().sum();
+
+        self.dense.fill(logits, max.value, params.temperature);
+        if top_p_on {
+            let last = self.nucleus.last_kept(
+                logits,
+                self.dense.weights(),
+                self.dense.total(),
+                max.value,
+                params.temperature,
+                params.top_p,
+            );
+            if let Some(last) = last {
+                // The nucleus is a prefix of the ranking: tokens ranked at or before `last`.
+                self.dense
+                    .retain(logits, |id, logit| rank_key(logit, id) <= last);
+            }
+        }
+        self.storage = Storage::Dense;
     }
 
-    /// Top-p over the whole vocabulary without a full sort: the normaliser needs every
-    /// weight, but only the head of the ranking is ever sorted, chunk by chunk.
-    fn fill_nucleus_of_full_vocab(
-        &mut self,
-        logits: &[f32],
-        top_p: f32,
-        weight: impl Fn(u32) -> f64,
-    ) {
-        let vocab = logits.len();
-        let mass: f64 = (0..vocab as u32).map(&weight).sum();
-        let target = f64::from(top_p) * mass;
-        let order = by_rank(logits);
-        let mut sorted = 0;
-        let mut chunk = TOP_P_FIRST_CHUNK.min(vocab);
-        let mut cumulative = 0.0;
-        loop {
-            let rest = &mut self.ids[sorted..];
-            let head = chunk - sorted;
-            if head < rest.len() {
-                rest.select_nth_unstable_by(head - 1, order);
+    /// Sum of the kept weights.
+    pub fn total(&self) -> f64 {
+        match self.storage {
+            Storage::Listed => self.listed_total,
+            Storage::Dense => self.dense.total(),
+        }
+    }
+
+    /// Inverse CDF over the kept tokens in id order: the first whose cumulative weight
+    /// exceeds `uniform × total`. Cumulative sums repeat the additions that made `total`,
+    /// so a uniform below 1 always lands on a kept token of nonzero weight.
+    pub fn draw(&self, uniform: f32) -> Option<u32> {
+        let target = f64::from(uniform) * self.total();
+        match self.storage {
+            Storage::Listed => {
+                let mut cumulative = 0.0;
+                self.listed.iter().find_map(|&(id, w)| {
+                    cumulative += f64::from(w);
+                    (cumulative > target).then_some(id)
+                })
             }
-            rest[..head].sort_unstable_by(order);
-            for &token in &self.ids[sorted..chunk] {
-                // HF TopPLogitsWarper: a token stays while the mass ranked above it is < p.
-                if cumulative >= target && !self.weights.is_empty() {
-                    self.ids.truncate(self.weights.len());
-                    return;
-                }
-                let w = weight(token);
-                cumulative += w;
-                self.weights.push(w);
-            }
-            if chunk == vocab {
-                return;
-            }
-            sorted = chunk;
-            chunk = (chunk * TOP_P_CHUNK_GROWTH).min(vocab);
+            Storage::Dense => self.dense.inverse_cdf(target),
+        }
+    }
+
+    /// Kept tokens of nonzero weight and their unnormalised weights, in ascending token id.
+    pub fn members(&self) -> Vec<(u32, f32)> {
+        match self.storage {
+            Storage::Listed => self
+                .listed
+                .iter()
+                .copied()
+                .filter(|&(_, w)| w > 0.0)
+                .collect(),
+            Storage::Dense => self
+                .dense
+                .weights()
+                .iter()
+                .enumerate()
+                .filter(|&(_, &w)| w > 0.0)
+                .map(|(id, &w)| (id as u32, w))
+                .collect(),
         }
     }
 }
 
-/// Descending logit, then ascending token id: a strict total order, so selection and
-/// sorting give the same result on every run and on every device.
-fn by_rank(logits: &[f32]) -> impl Fn(&u32, &u32) -> Ordering + Copy + '_ {
-    move |a, b| {
-        logits[*b as usize]
-            .total_cmp(&logits[*a as usize])
-            .then(a.cmp(b))
-    }
-}
-
-/// How many of the ranked `weights` the nucleus keeps: every token whose preceding mass is
-/// below `top_p` of `mass`, and always at least one.
-fn nucleus_len(weights: &[f64], mass: f64, top_p: f32) -> usize {
-    let target = f64::from(top_p) * mass;
-    let mut cumulative = 0.0;
-    for (kept, w) in weights.iter().enumerate() {
-        if cumulative >= target && kept > 0 {
+/// How many of the rank-ordered `keys` the nucleus keeps: every token whose preceding mass
+/// is below `target`, and always at least one.
+fn nucleus_len(keys: &[RankKey], weight: impl Fn(u32) -> f32, target: f64) -> usize {
+    let mut above = 0.0;
+    for (kept, &key) in keys.iter().enumerate() {
+        if above >= target && kept > 0 {
             return kept;
         }
-        cumulative += w;
+        above += f64::from(weight(key_id(key)));
     }
-    weights.len()
+    keys.len()
 }

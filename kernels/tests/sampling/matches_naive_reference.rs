@@ -87,21 +87,27 @@ fn law_matches_reference_for_every_parameter_combination() {
 #[test]
 fn law_matches_reference_at_gpt2_vocabulary_size() {
     let mut rng = StdRng::seed_from_u64(8);
-    let logits = random_logits(&mut rng, 50257, false);
-    for (temperature, top_k, top_p) in [
-        (1.0, 0, 1.0),
-        (0.7, 50, 1.0),
-        (0.7, 0, 0.9),
-        (0.3, 0, 0.95),
-        (1.3, 400, 0.8),
-        (0.05, 0, 0.999),
-    ] {
-        let params = SamplingParams {
-            temperature,
-            top_k,
-            top_p,
-        };
-        assert_same_law(&logits, &params);
+    for with_ties in [false, true] {
+        let logits = random_logits(&mut rng, 50257, with_ties);
+        // Top-k up to 1024 runs a bounded heap, above it quickselect: both are covered.
+        for (temperature, top_k, top_p) in [
+            (1.0, 0, 1.0),
+            (0.7, 50, 1.0),
+            (0.7, 0, 0.9),
+            (0.3, 0, 0.95),
+            (1.3, 400, 0.8),
+            (0.05, 0, 0.999),
+            (1.0, 3000, 1.0),
+            (0.8, 2000, 0.9),
+            (50.0, 0, 0.5),
+        ] {
+            let params = SamplingParams {
+                temperature,
+                top_k,
+                top_p,
+            };
+            assert_same_law(&logits, &params);
+        }
     }
 }
 
@@ -181,5 +187,5 @@ fn top_p_keeps_the_smallest_set_whose_mass_reaches_p() {
     assert_eq!(keep(0.0), vec![1], "at least one token");
     assert_eq!(keep(0.4), vec![1]);
     assert_eq!(keep(0.7), vec![1, 2]);
-    assert_eq!(keep(0.95), vec![1, 2, 0]);
+    assert_eq!(keep(0.95), vec![0, 1, 2]);
 }

@@ -3,8 +3,8 @@
 
 use kernels::SamplingParams;
 
-/// The law of one row as (token, probability), in inverse-CDF walk order: ranked order when a
-/// truncation applies, token id order otherwise.
+/// The law of one row as (token, probability), in ascending token id (the inverse-CDF walk
+/// order).
 pub fn naive_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u32, f64)> {
     let mut ranked: Vec<u32> = (0..logits.len() as u32).collect();
     ranked.sort_by(|&a, &b| {
@@ -22,11 +22,9 @@ pub fn naive_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u32, 
         .map(|&id| (id, (f64::from(logits[id as usize]) / t - max).exp()))
         .collect();
     normalise(&mut law);
-    let mut truncated = false;
     if params.top_k > 0 && params.top_k < logits.len() {
         law.truncate(params.top_k);
         normalise(&mut law);
-        truncated = true;
     }
     if params.top_p < 1.0 {
         let mut above = 0.0;
@@ -41,11 +39,8 @@ pub fn naive_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u32, 
             .max(1);
         law.truncate(keep);
         normalise(&mut law);
-        truncated = true;
     }
-    if !truncated {
-        law.sort_by_key(|(id, _)| *id);
-    }
+    law.sort_by_key(|(id, _)| *id);
     law
 }
 
