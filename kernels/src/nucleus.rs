@@ -16,6 +16,8 @@ const SPAN: f32 = 32.0;
 /// Scratch reused across rows.
 #[derive(Debug, Default)]
 pub(crate) struct NucleusSearch {
+    /// Each token's bucket, computed once in a vectorisable pass.
+    bucket: Vec<u16>,
     bucket_mass: Vec<f64>,
     boundary: Vec<RankKey>,
 }
@@ -33,15 +35,20 @@ impl NucleusSearch {
         temperature: f32,
         top_p: f32,
     ) -> Option<RankKey> {
-        let bucket_of = |logit: f32| -> usize {
-            let distance = (max - logit) / temperature;
-            // Saturating float → int cast; an infinite distance lands in the last bucket.
-            ((distance * (BUCKETS as f32 / SPAN)) as usize).min(BUCKETS - 1)
-        };
+        // 1.5 × 2^23: adding it leaves round(v) in the low mantissa bits (v < 2^22), which
+        // avoids a float → int cast the compiler would not vectorise.
+        const ROUND: f32 = 12_582_912.0;
+        let scale = BUCKETS as f32 / SPAN;
+        self.bucket.clear();
+        self.bucket.extend(logits.iter().map(|&logit| {
+            // Monotone in rank; an infinite distance (tiny T) lands in the last bucket.
+            let position = ((max - logit) / temperature * scale).min((BUCKETS - 1) as f32);
+            (position + ROUND).to_bits().wrapping_sub(ROUND.to_bits()) as u16
+        }));
         self.bucket_mass.clear();
         self.bucket_mass.resize(BUCKETS, 0.0);
-        for (&logit, &w) in logits.iter().zip(weights) {
-            self.bucket_mass[bucket_of(logit)] += f64::from(w);
+        for (&bucket, &w) in self.bucket.iter().zip(weights) {
+            self.bucket_mass[usize::from(bucket) % BUCKETS] += f64::from(w);
         }
 
         // The first bucket whose mass takes the running total to p. Every bucket before it
@@ -60,9 +67,10 @@ impl NucleusSearch {
         self.boundary.extend(
             logits
                 .iter()
+                .zip(&self.bucket)
                 .enumerate()
-                .filter(|&(_, &logit)| bucket_of(logit) == crossing)
-                .map(|(id, &logit)| rank_key(logit, id as u32)),
+                .filter(|&(_, (_, &bucket))| usize::from(bucket) == crossing)
+                .map(|(id, (&logit, _))| rank_key(logit, id as u32)),
         );
         self.boundary.sort_unstable();
         // The first token of the crossing bucket is always kept: either the mass above it

@@ -21,6 +21,11 @@ pub(crate) fn key_id(key: RankKey) -> u32 {
     key as u32
 }
 
+/// The logit's [`total_order_key`] inside a rank key.
+pub(crate) fn key_logit_order(key: RankKey) -> i32 {
+    (!((key >> 32) as u32) ^ 0x8000_0000) as i32
+}
+
 /// An integer whose order is `f32::total_cmp`'s.
 #[inline(always)]
 pub(crate) fn total_order_key(value: f32) -> i32 {
@@ -45,7 +50,18 @@ mod tests {
         ];
         let mut keys: Vec<RankKey> = tokens.iter().map(|&(l, id)| rank_key(l, id)).collect();
         keys.sort_unstable();
-        let ids: Vec<u32> = keys.into_iter().map(key_id).collect();
+        let ids: Vec<u32> = keys.iter().map(|&k| key_id(k)).collect();
         assert_eq!(ids, vec![9, 2, 7, 1, 0, 4, 3]);
+        for (&key, (logit, _)) in keys.iter().zip([
+            (f32::MAX, 9),
+            (3.5, 2),
+            (3.5, 7),
+            (0.0, 1),
+            (-0.0, 0),
+            (-1.0, 4),
+            (-f32::MAX, 3),
+        ]) {
+            assert_eq!(key_logit_order(key), total_order_key(logit));
+        }
     }
 }

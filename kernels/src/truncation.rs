@@ -7,7 +7,7 @@
 
 use crate::exp::exp_nonpositive;
 use crate::nucleus::NucleusSearch;
-use crate::rank::{key_id, rank_key, RankKey};
+use crate::rank::{key_id, key_logit_order, total_order_key, RankKey};
 use crate::row_scan::RowMax;
 use crate::top_k::top_k_keys;
 use crate::vocab_weights::VocabWeights;
@@ -92,9 +92,13 @@ impl KeptSet {
                 params.top_p,
             );
             if let Some(last) = last {
-                // The nucleus is a prefix of the ranking: tokens ranked at or before `last`.
-                self.dense
-                    .retain(logits, |id, logit| rank_key(logit, id) <= last);
+                // The nucleus is a prefix of the ranking: tokens ranked at or before `last`,
+                // compared as 32-bit parts so the pass vectorises.
+                let (last_logit, last_id) = (key_logit_order(last), key_id(last));
+                self.dense.retain(logits, |id, logit| {
+                    let order = total_order_key(logit);
+                    order > last_logit || (order == last_logit && id <= last_id)
+                });
             }
         }
         self.storage = Storage::Dense;

@@ -32,21 +32,34 @@ impl VocabWeights {
     /// Zeroes the weight of every token `keep` rejects, and re-sums.
     pub fn retain(&mut self, logits: &[f32], keep: impl Fn(u32, f32) -> bool) {
         for (id, (w, &logit)) in self.weights.iter_mut().zip(logits).enumerate() {
-            if !keep(id as u32, logit) {
-                *w = 0.0;
-            }
+            // A select rather than a branch: kept and dropped tokens interleave randomly.
+            *w = if keep(id as u32, logit) { *w } else { 0.0 };
         }
         self.sum();
     }
 
     fn sum(&mut self) {
+        // Eight blocks at a time, one accumulator each: eight independent addition chains
+        // keep the FPU busy. Each block is still summed first to last, as the walk does.
+        const LANES: usize = 8;
         self.block_sums.clear();
+        let mut groups = self.weights.chunks_exact(BLOCK * LANES);
+        for group in groups.by_ref() {
+            let mut sums = [0.0f64; LANES];
+            for i in 0..BLOCK {
+                for (lane, sum) in sums.iter_mut().enumerate() {
+                    *sum += f64::from(group[lane * BLOCK + i]);
+                }
+            }
+            self.block_sums.extend(sums);
+        }
         self.block_sums.extend(
-            self.weights
+            groups
+                .remainder()
                 .chunks(BLOCK)
-                .map(|block| block.iter().map(|&w| f64::from(w)).sum::<f64>()),
+                .map(|block| block.iter().fold(0.0, |sum, &w| sum + f64::from(w))),
         );
-        self.total = self.block_sums.iter().sum();
+        self.total = self.block_sums.iter().fold(0.0, |total, &s| total + s);
     }
 
     pub fn weights(&self) -> &[f32] {
@@ -60,7 +73,7 @@ impl VocabWeights {
     /// The first token (in id order) whose cumulative weight exceeds `target`, for
     /// `0 <= target < total`.
     pub fn inverse_cdf(&self, target: f64) -> Option<u32> {
-        let mut before = 0.0;
+        let mut before = 0.0f64;
         for (block, &block_sum) in self.block_sums.iter().enumerate() {
             let after = before + block_sum;
             if after > target {
