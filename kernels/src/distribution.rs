@@ -6,8 +6,7 @@ use crate::{KernelError, SamplingParams};
 
 /// The tokens one row can produce and their probabilities, in ascending token id (the order
 /// the sampler's inverse CDF walks them). Tokens whose weight underflows to zero are left
-/// out.
-/// Greedy rows give `[(argmax, 1.0)]`.
+/// out. Greedy rows give `[(argmax, 1.0)]`.
 pub fn truncated_distribution(
     logits: &[f32],
     params: &SamplingParams,

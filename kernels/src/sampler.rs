@@ -7,8 +7,9 @@ use crate::{KernelError, SamplingParams};
 
 /// Picks one token per row of a row-major `[rows, vocab]` logits batch, where
 /// `rows = params.len() = uniforms.len()`. Implementations must follow the law of
-/// [`truncated_distribution`](crate::truncated_distribution) and walk the kept tokens in the
-/// same order, so that a given uniform picks the same token on every device.
+/// [`truncated_distribution`](crate::truncated_distribution) and walk the kept tokens by
+/// inverse CDF in ascending token id, so that a given uniform picks the same token on every
+/// device (up to rounding at a CDF step).
 pub trait Sampler: Send + Sync {
     fn sample(
         &self,
@@ -44,7 +45,7 @@ impl Sampler for CpuSampler {
     }
 }
 
-pub(crate) fn check_batch_shape(
+fn check_batch_shape(
     logits_len: usize,
     vocab: usize,
     rows: usize,
