@@ -189,3 +189,17 @@ fn top_p_keeps_the_smallest_set_whose_mass_reaches_p() {
     assert_eq!(keep(0.7), vec![1, 2]);
     assert_eq!(keep(0.95), vec![0, 1, 2]);
 }
+
+#[test]
+fn extreme_finite_logits_keep_the_law_without_overflow() {
+    // max - min overflows f32 to infinity; weights must still be exact.
+    let logits = [f32::MAX, -f32::MAX, 0.0, f32::MAX, 1e30, -1e-30];
+    for params in all_params(logits.len()) {
+        assert_same_law(&logits, &params);
+        let token = CpuSampler
+            .sample(&logits, logits.len(), &[params], &[0.999_999])
+            .unwrap();
+        // Only the two tokens at f32::MAX carry any weight at these temperatures.
+        assert!(token[0] == 0 || token[0] == 3, "{params:?} gave {token:?}");
+    }
+}
