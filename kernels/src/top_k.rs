@@ -26,8 +26,10 @@ pub(crate) fn top_k_keys(logits: &[f32], k: usize, out: &mut Vec<RankKey>) {
 }
 
 fn heap_top_k(mut keys: impl Iterator<Item = RankKey>, k: usize, out: &mut Vec<RankKey>) {
-    // A max-heap of keys: its top is the worst-ranked token kept so far.
-    let mut kept: BinaryHeap<RankKey> = keys.by_ref().take(k).collect();
+    // A max-heap of keys: its top is the worst-ranked token kept so far. It lives in
+    // `out`'s buffer, so rows after the first allocate nothing.
+    out.extend(keys.by_ref().take(k));
+    let mut kept = BinaryHeap::from(std::mem::take(out));
     let mut worst = kept.peek().copied().unwrap_or(RankKey::MAX);
     for key in keys {
         if key < worst {
@@ -38,5 +40,5 @@ fn heap_top_k(mut keys: impl Iterator<Item = RankKey>, k: usize, out: &mut Vec<R
             worst = kept.peek().copied().unwrap_or(RankKey::MAX);
         }
     }
-    out.extend(kept.into_vec());
+    *out = kept.into_vec();
 }

@@ -89,7 +89,7 @@ fn law_matches_reference_at_gpt2_vocabulary_size() {
     let mut rng = StdRng::seed_from_u64(8);
     for with_ties in [false, true] {
         let logits = random_logits(&mut rng, 50257, with_ties);
-        // Top-k up to 1024 runs a bounded heap, above it quickselect: both are covered.
+        // Top-k up to 256 runs a bounded heap, above it quickselect: both are covered.
         for (temperature, top_k, top_p) in [
             (1.0, 0, 1.0),
             (0.7, 50, 1.0),
