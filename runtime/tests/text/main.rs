@@ -2,6 +2,7 @@
 //! tokenizers, stop strings over streamed text, finish reasons.
 
 mod detokenizer;
+mod detokenizer_properties;
 mod finish_reason;
 mod fixtures;
 mod stop_matcher;
