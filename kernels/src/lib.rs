@@ -1,1 +1,26 @@
 //! Logits processing and sampling kernels: temperature → top-k → top-p → draw, and argmax.
+//!
+//! Each row of a `[rows, vocab]` batch carries its own [`SamplingParams`] and its own
+//! uniform from a [`RequestRng`], so a row's token is independent of the batch around it.
+//! [`CpuSampler`] is the reference implementation; a CUDA sampler behind the `cuda` feature
+//! implements the same [`Sampler`] trait and the same law ([`truncated_distribution`]).
+//! Decisions and their reasons: `docs/sampling.md`.
+
+mod distribution;
+mod error;
+mod exp;
+mod nucleus;
+mod params;
+mod rank;
+mod rng;
+mod row_scan;
+mod sampler;
+mod top_k;
+mod truncation;
+mod vocab_weights;
+
+pub use distribution::truncated_distribution;
+pub use error::KernelError;
+pub use params::SamplingParams;
+pub use rng::RequestRng;
+pub use sampler::{CpuSampler, Sampler};
