@@ -1,2 +1,7 @@
 //! gpu-agent's data plane: tokenizers, models over caller-owned slots, sequences and the
 //! batcher. Knows nothing about HTTP.
+
+mod load_error;
+pub mod model;
+pub mod model_dir;
+pub mod tokenizer;

@@ -1,0 +1,6 @@
+//! Model tests: real tokenizers and real tiny checkpoints from `tests/fixtures/`, checked
+//! against Hugging Face transformers' outputs. One test binary, to keep link time down.
+
+mod fixtures;
+mod model_dir;
+mod tokenizer;
