@@ -104,7 +104,6 @@ pub enum LoadError {
 
 impl LoadError {
     /// A failure while arranging already-loaded weights (transposes, concatenations).
-    #[allow(dead_code)] // used by the model loaders (next commit)
     pub(crate) fn prepare(error: candle_core::Error) -> Self {
         Self::Prepare(Box::new(error))
     }

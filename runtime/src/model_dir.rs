@@ -68,7 +68,6 @@ pub struct ModelDir {
     config_path: PathBuf,
     config: ModelConfig,
     weight_files: Vec<PathBuf>,
-    #[allow(dead_code)] // read by the model loaders (next commit)
     weights: MmapedSafetensors,
     tokenizer: TokenizerFiles,
     parameter_count: u64,
@@ -187,13 +186,11 @@ impl ModelDir {
         elements as u64 * dtype.size_in_bytes() as u64
     }
 
-    #[allow(dead_code)] // read by the model loaders (next commit)
     pub(crate) fn weights(&self) -> &MmapedSafetensors {
         &self.weights
     }
 
     /// The file named in errors about tensors (the shard index when there are several).
-    #[allow(dead_code)] // read by the model loaders (next commit)
     pub(crate) fn weights_path(&self) -> PathBuf {
         match self.weight_files.as_slice() {
             [single] => single.clone(),

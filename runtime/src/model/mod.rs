@@ -6,12 +6,21 @@
 //! and let sequences join and leave between steps.
 
 mod activation;
+mod attention;
 mod config_check;
 mod error;
 pub mod gpt2;
+mod inputs;
+mod linear;
+mod load;
+mod norm;
+mod slot;
 pub mod t5;
+mod weights;
 
 pub use error::ModelError;
+pub use load::load_model;
+pub use slot::Slot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
@@ -31,4 +40,20 @@ pub struct ContextLimits {
     pub max_total_tokens: Option<usize>,
     /// Most tokens one sequence may generate.
     pub max_new_tokens: usize,
+}
+
+pub trait Model: Send + Sync {
+    fn architecture(&self) -> Architecture;
+    fn vocab_size(&self) -> usize;
+    fn eos_token_id(&self) -> u32;
+    fn limits(&self) -> ContextLimits;
+    /// A slot whose caches are allocated to full capacity up front, so a running sequence
+    /// never allocates and its memory is known at admission time.
+    fn new_slot(&self) -> Result<Slot, ModelError>;
+    /// Resets `slot`, runs the prompt and returns the next-token logits (`[vocab]`, f32).
+    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError>;
+    /// Feeds `last[i]` to `slots[i]` and returns the next-token logits of every slot,
+    /// row-major `[slots.len() * vocab]`, f32. Row `i` equals what decoding `slots[i]` alone
+    /// would give.
+    fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError>;
 }

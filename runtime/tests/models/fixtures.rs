@@ -27,6 +27,7 @@ pub struct GoldenModels {
 
 #[derive(Debug, Deserialize)]
 pub struct GoldenModel {
+    pub dir: String,
     pub cases: Vec<GoldenCase>,
 }
 
@@ -34,6 +35,8 @@ pub struct GoldenModel {
 pub struct GoldenCase {
     pub prompt: String,
     pub prompt_ids: Vec<u32>,
+    pub greedy_ids: Vec<u32>,
+    pub step_margins: Vec<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,4 +54,20 @@ pub fn golden_at(path: PathBuf) -> Golden {
 
 pub fn golden() -> Golden {
     golden_at(fixtures_dir().join("golden.json"))
+}
+
+/// Below this top-2 margin, float noise may legitimately flip the reference's argmax.
+pub const TRUSTED_MARGIN: f64 = 5e-4;
+
+impl GoldenCase {
+    /// The reference's greedy tokens up to (not including) the first step whose margin is
+    /// too small to be reproducible.
+    pub fn trusted_greedy_ids(&self) -> &[u32] {
+        let cut = self
+            .step_margins
+            .iter()
+            .position(|&m| m < TRUSTED_MARGIN)
+            .unwrap_or(self.greedy_ids.len());
+        &self.greedy_ids[..cut.min(self.greedy_ids.len())]
+    }
 }

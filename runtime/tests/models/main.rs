@@ -2,5 +2,7 @@
 //! against Hugging Face transformers' outputs. One test binary, to keep link time down.
 
 mod fixtures;
+mod generation;
+mod golden;
 mod model_dir;
 mod tokenizer;

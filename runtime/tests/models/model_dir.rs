@@ -1,10 +1,11 @@
 //! Model directories are validated before anything is loaded; a broken one is an error that
 //! names the file and what was expected, never a panic.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::DType;
-use runtime::model::Architecture;
+use candle_core::{DType, Device, Tensor};
+use runtime::model::{load_model, Architecture};
 use runtime::model_dir::{LoadError, ModelDir};
 use tempfile::TempDir;
 
@@ -140,4 +141,104 @@ fn memory_estimates_follow_the_checkpoint() {
         t5.kv_bytes_per_slot(DType::F16),
         2 * 2 * (512 + 512) * 32 * 2
     );
+}
+
+/// Rewrites the copy's `model.safetensors` with `edit` applied to its tensors.
+fn edit_weights(dir: &Path, edit: impl FnOnce(&mut HashMap<String, Tensor>)) {
+    let path = dir.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).expect("weights load");
+    edit(&mut tensors);
+    candle_core::safetensors::save(&tensors, &path).expect("weights save");
+}
+
+fn load_err(dir: &Path) -> LoadError {
+    let model_dir = ModelDir::open(dir).expect("the directory itself is valid");
+    match load_model(&model_dir, &Device::Cpu, DType::F32) {
+        Ok(_) => panic!("expected the model to be refused"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn wrong_shape_tensor_names_the_tensor_and_both_shapes() {
+    let dir = copy_of("gpt2-tiny");
+    let name = "transformer.h.1.attn.c_attn.weight";
+    edit_weights(dir.path(), |tensors| {
+        let wrong = Tensor::zeros((32, 95), DType::F32, &Device::Cpu).expect("zeros");
+        tensors.insert(name.to_string(), wrong);
+    });
+    let error = load_err(dir.path());
+    assert!(matches!(error, LoadError::TensorShape { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains(name), "{message}");
+    assert!(
+        message.contains("[32, 96]") && message.contains("[32, 95]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_tensor_names_the_tensor_and_its_expected_shape() {
+    let dir = copy_of("t5-tiny");
+    let name = "decoder.block.1.layer.1.EncDecAttention.k.weight";
+    edit_weights(dir.path(), |tensors| {
+        tensors.remove(name);
+    });
+    let error = load_err(dir.path());
+    assert!(
+        matches!(error, LoadError::MissingTensor { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains(name) && message.contains("[32, 32]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn integer_tensor_is_refused_with_its_dtype() {
+    let dir = copy_of("gpt2-tiny");
+    let name = "transformer.wpe.weight";
+    edit_weights(dir.path(), |tensors| {
+        let ints = Tensor::zeros((128, 32), DType::U32, &Device::Cpu).expect("zeros");
+        tensors.insert(name.to_string(), ints);
+    });
+    let message = load_err(dir.path()).to_string();
+    assert!(
+        message.contains(name) && message.contains("U32"),
+        "{message}"
+    );
+}
+
+#[test]
+fn half_precision_on_the_cpu_is_refused() {
+    let dir = ModelDir::open(model_path("gpt2-tiny")).expect("opens");
+    match load_model(&dir, &Device::Cpu, DType::F16) {
+        Ok(_) => panic!("F16 on the CPU must be refused"),
+        Err(e) => assert!(matches!(e, LoadError::UnsupportedDtype { .. }), "{e:?}"),
+    }
+}
+
+#[test]
+fn gpt2_weights_load_without_the_transformer_prefix() {
+    let dir = copy_of("gpt2-tiny");
+    edit_weights(dir.path(), |tensors| {
+        let renamed: HashMap<String, Tensor> = tensors
+            .drain()
+            .map(|(name, t)| (name.trim_start_matches("transformer.").to_string(), t))
+            .collect();
+        *tensors = renamed;
+    });
+    let bare = ModelDir::open(dir.path()).expect("opens");
+    let model = load_model(&bare, &Device::Cpu, DType::F32).expect("bare GPT2Model names load");
+    let reference = crate::generation::load_fixture("gpt2-tiny");
+    let prompt = [15496, 11, 616, 1438, 318];
+    let a = model
+        .prefill(&mut model.new_slot().expect("slot"), &prompt)
+        .expect("prefill");
+    let b = reference
+        .prefill(&mut reference.new_slot().expect("slot"), &prompt)
+        .expect("prefill");
+    assert_eq!(a, b);
 }
