@@ -45,15 +45,28 @@ pub struct TokenizationCase {
     pub ids: Vec<u32>,
 }
 
-/// `golden.json` from `path`.
-pub fn golden_at(path: PathBuf) -> Golden {
+/// The shared `golden.json` (GPT-2 and Flan-T5-shaped fixtures, tokenization cases).
+pub fn golden() -> Golden {
+    let path = fixtures_dir().join("golden.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()))
 }
 
-pub fn golden() -> Golden {
-    golden_at(fixtures_dir().join("golden.json"))
+#[derive(Debug, Deserialize)]
+struct GoldenFile {
+    model: GoldenModel,
+}
+
+/// A fixture made by `scripts/reference/make_fixtures.py`, which keeps its reference
+/// outputs in its own `golden.json`.
+pub fn golden_of(model_dir: &str) -> GoldenModel {
+    let path = model_path(model_dir).join("golden.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let file: GoldenFile = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+    file.model
 }
 
 /// Below this top-2 margin, float noise may legitimately flip the reference's argmax.

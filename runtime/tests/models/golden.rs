@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 
-use crate::fixtures::{golden, model_path, GoldenModel};
+use crate::fixtures::{golden, golden_of, model_path, GoldenModel};
 use crate::generation::{greedy, load_fixture};
 
 const LOGITS_TOLERANCE: f32 = 1e-4;
@@ -77,4 +77,15 @@ fn t5_step0_logits_match_transformers() {
 #[test]
 fn t5_greedy_generation_matches_transformers() {
     assert_greedy_matches(&golden().models.t5);
+}
+
+/// T5 v1.0 shape: relu feed-forward and the head tied to the shared embedding.
+#[test]
+fn t5_v1_0_relu_tied_head_step0_logits_match_transformers() {
+    assert_step0_logits_match(&golden_of("t5-v1_0-tiny"));
+}
+
+#[test]
+fn t5_v1_0_relu_tied_head_greedy_generation_matches_transformers() {
+    assert_greedy_matches(&golden_of("t5-v1_0-tiny"));
 }

@@ -4,7 +4,7 @@ use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
 use serde::Deserialize;
 
-use crate::fixtures::{fixtures_dir, golden, model_path, TokenizationCase};
+use crate::fixtures::{fixtures_dir, golden, golden_of, model_path, TokenizationCase};
 
 fn tokenizer_of(model: &str) -> Tokenizer {
     let dir = ModelDir::open(model_path(model)).expect("fixture model directory opens");
@@ -122,4 +122,16 @@ fn decode_skips_special_tokens() {
     let mut ids = gpt2.encode("Hello world").expect("encodes");
     ids.push(gpt2.eos_token_id());
     assert_eq!(gpt2.decode(&ids).expect("decodes"), "Hello world");
+}
+
+#[test]
+fn t5_v1_0_fixture_encodes_its_prompts_like_hugging_face() {
+    let golden = golden_of("t5-v1_0-tiny");
+    let tokenizer = tokenizer_of("t5-v1_0-tiny");
+    let prompts: Vec<_> = golden
+        .cases
+        .iter()
+        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
+        .collect();
+    assert_encodes(&tokenizer, &prompts);
 }
