@@ -28,7 +28,7 @@ impl Activation {
 
     pub fn apply(self, xs: &Tensor) -> Result<Tensor> {
         match self {
-            Self::GeluTanh => xs.gelu(),
+            Self::GeluTanh => super::gelu::gelu_tanh(xs),
             Self::GeluErf => xs.gelu_erf(),
             Self::Relu => xs.relu(),
             Self::Silu => xs.silu(),

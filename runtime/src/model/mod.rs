@@ -8,7 +8,9 @@
 mod activation;
 mod attention;
 mod config_check;
+mod cpu_threads;
 mod error;
+mod gelu;
 pub mod gpt2;
 mod inputs;
 mod linear;
@@ -18,6 +20,7 @@ mod slot;
 pub mod t5;
 mod weights;
 
+pub use cpu_threads::pin_cpu_threads;
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;

@@ -6,7 +6,7 @@ use candle_core::{Result, Tensor};
 use super::Gpt2Config;
 use crate::load_error::LoadError;
 use crate::model::activation::Activation;
-use crate::model::attention::{attend, merge_heads, split_heads};
+use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
 use crate::model::linear::Linear;
 use crate::model::norm::LayerNorm;
 use crate::model::slot::KvCache;
@@ -41,12 +41,11 @@ impl Block {
             let bias = weights.tensor_f32(&p(&format!("{name}.bias")), &[d])?;
             LayerNorm::new(weight, bias, config.layer_norm_epsilon).map_err(LoadError::prepare)
         };
-        // Conv1D stores its weight as [in, out], which is what Linear multiplies by.
         let conv1d = |name: &str, n_in: usize, n_out: usize| {
-            Ok::<_, LoadError>(Linear::from_in_out(
-                weights.tensor(&p(&format!("{name}.weight")), &[n_in, n_out])?,
+            Linear::from_in_out(
+                &weights.tensor(&p(&format!("{name}.weight")), &[n_in, n_out])?,
                 Some(weights.tensor(&p(&format!("{name}.bias")), &[n_out])?),
-            ))
+            )
         };
         let mut scale = None;
         if config.scale_attn_weights {
@@ -92,21 +91,15 @@ impl Block {
         lens: &[usize],
     ) -> Result<Tensor> {
         let (queries, keys, values) = self.qkv(&self.ln_1.forward(xs)?)?;
-        let mut rows = Vec::with_capacity(caches.len());
-        for (i, (cache, &len)) in caches.iter().zip(lens).enumerate() {
-            let row = |t: &Tensor| split_heads(&t.narrow(0, i, 1)?, self.heads);
-            cache.write(&row(&keys)?, &row(&values)?, len)?;
-            let (cached_keys, cached_values) = cache.view(len + 1)?;
-            let attended = attend(
-                &row(&queries)?,
-                &cached_keys,
-                &cached_values,
-                self.scale,
-                None,
-            )?;
-            rows.push(merge_heads(&attended)?);
-        }
-        self.finish(xs, &Tensor::cat(&rows, 0)?)
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: self.scale,
+            caches,
+            lens,
+            biases: None,
+        };
+        let attended = attention.forward(&queries, Some((&keys, &values)))?;
+        self.finish(xs, &attended)
     }
 
     fn qkv(&self, xs: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {

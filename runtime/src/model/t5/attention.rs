@@ -5,7 +5,7 @@ use candle_core::{Result, Tensor};
 
 use super::config::T5Config;
 use crate::load_error::LoadError;
-use crate::model::attention::{attend, merge_heads, split_heads};
+use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
 use crate::model::linear::Linear;
 use crate::model::slot::KvCache;
 use crate::model::weights::Weights;
@@ -84,15 +84,14 @@ impl SelfAttention {
         biases: &[Tensor],
     ) -> Result<Tensor> {
         let (q, k, v) = self.project(xs)?;
-        let mut rows = Vec::with_capacity(caches.len());
-        for (i, ((cache, &len), bias)) in caches.iter().zip(lens).zip(biases).enumerate() {
-            let row = |t: &Tensor| split_heads(&t.narrow(0, i, 1)?, self.heads);
-            cache.write(&row(&k)?, &row(&v)?, len)?;
-            let (keys, values) = cache.view(len + 1)?;
-            let attended = attend(&row(&q)?, &keys, &values, None, Some(bias))?;
-            rows.push(merge_heads(&attended)?);
-        }
-        self.o.forward(&Tensor::cat(&rows, 0)?)
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: None,
+            caches,
+            lens,
+            biases: Some(biases),
+        };
+        self.o.forward(&attention.forward(&q, Some((&k, &v)))?)
     }
 }
 
@@ -128,13 +127,14 @@ impl CrossAttention {
         caches: &[&KvCache],
         encoder_lens: &[usize],
     ) -> Result<Tensor> {
-        let q = self.q.forward(xs)?;
-        let mut rows = Vec::with_capacity(caches.len());
-        for (i, (cache, &len)) in caches.iter().zip(encoder_lens).enumerate() {
-            let query = split_heads(&q.narrow(0, i, 1)?, self.heads)?;
-            let (keys, values) = cache.view(len)?;
-            rows.push(merge_heads(&attend(&query, &keys, &values, None, None)?)?);
-        }
-        self.o.forward(&Tensor::cat(&rows, 0)?)
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: None,
+            caches,
+            lens: encoder_lens,
+            biases: None,
+        };
+        self.o
+            .forward(&attention.forward(&self.q.forward(xs)?, None)?)
     }
 }
