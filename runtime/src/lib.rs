@@ -2,4 +2,8 @@
 //! batcher. Knows nothing about HTTP.
 
 pub mod ct2;
+mod load_error;
+pub mod model;
+pub mod model_dir;
 pub mod text;
+pub mod tokenizer;

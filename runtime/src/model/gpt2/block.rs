@@ -1,0 +1,123 @@
+//! One GPT-2 transformer block: pre-norm causal self-attention and MLP, each added back to
+//! the residual stream.
+
+use candle_core::{Result, Tensor};
+
+use super::Gpt2Config;
+use crate::load_error::LoadError;
+use crate::model::activation::Activation;
+use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
+use crate::model::linear::Linear;
+use crate::model::norm::LayerNorm;
+use crate::model::slot::KvCache;
+use crate::model::weights::Weights;
+
+pub(crate) struct Block {
+    ln_1: LayerNorm,
+    /// Fused q, k, v projection (Conv1D, `[n_embd, 3 * n_embd]`).
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+    activation: Activation,
+    heads: usize,
+    /// `1/sqrt(head_dim)` (and `1/(layer + 1)` when the config asks for it).
+    scale: Option<f64>,
+}
+
+impl Block {
+    pub(crate) fn load(
+        weights: &Weights,
+        config: &Gpt2Config,
+        activation: Activation,
+        layer: usize,
+    ) -> std::result::Result<Self, LoadError> {
+        let d = config.n_embd;
+        let inner = config.inner_dim();
+        let p = |name: &str| format!("h.{layer}.{name}");
+        let layer_norm = |name: &str| {
+            let weight = weights.tensor_f32(&p(&format!("{name}.weight")), &[d])?;
+            let bias = weights.tensor_f32(&p(&format!("{name}.bias")), &[d])?;
+            LayerNorm::new(weight, bias, config.layer_norm_epsilon).map_err(LoadError::prepare)
+        };
+        let conv1d = |name: &str, n_in: usize, n_out: usize| {
+            Linear::from_in_out(
+                &weights.tensor(&p(&format!("{name}.weight")), &[n_in, n_out])?,
+                Some(weights.tensor(&p(&format!("{name}.bias")), &[n_out])?),
+            )
+        };
+        let mut scale = None;
+        if config.scale_attn_weights {
+            scale = Some(1.0 / (config.head_dim() as f64).sqrt());
+        }
+        if config.scale_attn_by_inverse_layer_idx {
+            scale = Some(scale.unwrap_or(1.0) / (layer + 1) as f64);
+        }
+        Ok(Self {
+            ln_1: layer_norm("ln_1")?,
+            c_attn: conv1d("attn.c_attn", d, 3 * d)?,
+            attn_proj: conv1d("attn.c_proj", d, d)?,
+            ln_2: layer_norm("ln_2")?,
+            c_fc: conv1d("mlp.c_fc", d, inner)?,
+            mlp_proj: conv1d("mlp.c_proj", inner, d)?,
+            activation,
+            heads: config.n_head,
+            scale,
+        })
+    }
+
+    /// `xs` `[n, n_embd]`: the prompt of one sequence, written to `cache` from position 0.
+    /// `mask` is the additive causal mask `[n, n]` (f32).
+    pub(crate) fn prefill(&self, xs: &Tensor, cache: &KvCache, mask: &Tensor) -> Result<Tensor> {
+        let (queries, keys, values) = self.qkv(&self.ln_1.forward(xs)?)?;
+        let (queries, keys, values) = (
+            split_heads(&queries, self.heads)?,
+            split_heads(&keys, self.heads)?,
+            split_heads(&values, self.heads)?,
+        );
+        cache.write(&keys, &values, 0)?;
+        let attended = attend(&queries, &keys, &values, self.scale, Some(mask))?;
+        self.finish(xs, &merge_heads(&attended)?)
+    }
+
+    /// `xs` `[b, n_embd]`: one new token per sequence; row `i` is at position `lens[i]` of
+    /// `caches[i]`. Projections and MLP run as one matmul over the batch, attention per
+    /// sequence over its own cache.
+    pub(crate) fn decode(
+        &self,
+        xs: &Tensor,
+        caches: &[&KvCache],
+        lens: &[usize],
+    ) -> Result<Tensor> {
+        let (queries, keys, values) = self.qkv(&self.ln_1.forward(xs)?)?;
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: self.scale,
+            caches,
+            lens,
+            biases: None,
+        };
+        let attended = attention.forward(&queries, Some((&keys, &values)))?;
+        self.finish(xs, &attended)
+    }
+
+    fn qkv(&self, xs: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let qkv = self.c_attn.forward(xs)?;
+        let d = qkv.dim(1)? / 3;
+        Ok((
+            qkv.narrow(1, 0, d)?,
+            qkv.narrow(1, d, d)?,
+            qkv.narrow(1, 2 * d, d)?,
+        ))
+    }
+
+    /// Output projection, residual, then the MLP and its residual.
+    fn finish(&self, residual: &Tensor, attended: &Tensor) -> Result<Tensor> {
+        let xs = (residual + self.attn_proj.forward(attended)?)?;
+        let hidden = self
+            .activation
+            .apply(&self.c_fc.forward(&self.ln_2.forward(&xs)?)?)?;
+        xs + self.mlp_proj.forward(&hidden)?
+    }
+}

@@ -1,0 +1,172 @@
+//! GPT-2 (`GPT2LMHeadModel`): learned positions, pre-norm blocks with Conv1D projections,
+//! tanh-GELU MLPs, final LayerNorm, and an `lm_head` tied to the token embedding.
+
+mod block;
+mod config;
+
+use candle_core::{DType, Device, Tensor};
+
+pub use config::Gpt2Config;
+
+use self::block::Block;
+use super::inputs::{check_decode, check_prompt};
+use super::norm::LayerNorm;
+use super::slot::{KvCache, SlotLayout};
+use super::weights::Weights;
+use super::{Architecture, ContextLimits, Model, ModelError, Slot};
+use crate::load_error::LoadError;
+use crate::model_dir::ModelDir;
+
+pub struct Gpt2 {
+    config: Gpt2Config,
+    /// `[vocab, n_embd]`; also the output projection when tied.
+    wte: Tensor,
+    /// `[n_positions, n_embd]`.
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    /// `[vocab, n_embd]`: `wte` itself unless the checkpoint unties the head.
+    lm_head: Tensor,
+    layout: SlotLayout,
+    device: Device,
+}
+
+impl Gpt2 {
+    pub(crate) fn load(
+        dir: &ModelDir,
+        config: &Gpt2Config,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LoadError> {
+        let weights = Weights::new(dir, device, dtype);
+        // `GPT2LMHeadModel` checkpoints name the body `transformer.*`; bare `GPT2Model` ones
+        // do not.
+        let weights = if weights.contains("transformer.wte.weight") {
+            weights.with_prefix("transformer.")
+        } else {
+            weights
+        };
+        let (vocab, d) = (config.vocab_size, config.n_embd);
+        let activation = config
+            .activation()
+            .ok_or_else(|| LoadError::InvalidConfig {
+                path: dir.config_path().to_path_buf(),
+                field: "activation_function",
+                expected: "a supported activation".to_string(),
+                found: config.activation_function.clone(),
+            })?;
+        let wte = weights.tensor("wte.weight", &[vocab, d])?;
+        let lm_head = if config.tie_word_embeddings {
+            wte.clone()
+        } else {
+            weights.unprefixed("lm_head.weight", &[vocab, d])?
+        };
+        let blocks = (0..config.n_layer)
+            .map(|layer| Block::load(&weights, config, activation, layer))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ln_f = LayerNorm::new(
+            weights.tensor_f32("ln_f.weight", &[d])?,
+            weights.tensor_f32("ln_f.bias", &[d])?,
+            config.layer_norm_epsilon,
+        )
+        .map_err(LoadError::prepare)?;
+        Ok(Self {
+            wpe: weights.tensor("wpe.weight", &[config.n_positions, d])?,
+            wte,
+            blocks,
+            ln_f,
+            lm_head,
+            layout: SlotLayout {
+                architecture: Architecture::Gpt2,
+                layers: config.n_layer,
+                heads: config.n_head,
+                head_dim: config.head_dim(),
+                capacity: config.n_positions,
+                cross_capacity: 0,
+                dtype,
+                device: device.location(),
+            },
+            config: config.clone(),
+            device: device.clone(),
+        })
+    }
+
+    /// Final norm and head over `xs` `[rows, n_embd]` → f32 logits, row-major.
+    fn logits(&self, xs: &Tensor) -> candle_core::Result<Vec<f32>> {
+        let logits = self.ln_f.forward(xs)?.matmul(&self.lm_head.t()?)?;
+        logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+    }
+
+    fn ids(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        Tensor::new(ids, &self.device)
+    }
+}
+
+impl Model for Gpt2 {
+    fn architecture(&self) -> Architecture {
+        Architecture::Gpt2
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn eos_token_id(&self) -> u32 {
+        self.config.eos_token_id
+    }
+
+    fn limits(&self) -> ContextLimits {
+        self.config.limits()
+    }
+
+    fn new_slot(&self) -> Result<Slot, ModelError> {
+        Ok(Slot::new(self.layout.clone(), &self.device)?)
+    }
+
+    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        slot.check_layout(&self.layout)?;
+        check_prompt(prompt, self.config.n_positions, self.config.vocab_size)?;
+        slot.reset();
+        let n = prompt.len();
+        let mut xs = self
+            .wte
+            .index_select(&self.ids(prompt)?, 0)?
+            .add(&self.wpe.narrow(0, 0, n)?)?;
+        let mask = causal_mask(n, &self.device)?;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            xs = block.prefill(&xs, slot.self_attention(layer), &mask)?;
+        }
+        slot.advance(n);
+        Ok(self.logits(&xs.narrow(0, n - 1, 1)?)?)
+    }
+
+    fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {
+        check_decode(slots, last, &self.layout, self.config.vocab_size)?;
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lens: Vec<usize> = slots.iter().map(|slot| slot.len()).collect();
+        let positions: Vec<u32> = lens.iter().map(|&len| len as u32).collect();
+        let mut xs = self
+            .wte
+            .index_select(&self.ids(last)?, 0)?
+            .add(&self.wpe.index_select(&self.ids(&positions)?, 0)?)?;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
+            xs = block.decode(&xs, &caches, &lens)?;
+        }
+        for slot in slots.iter_mut() {
+            slot.advance(1);
+        }
+        Ok(self.logits(&xs)?)
+    }
+}
+
+/// Additive mask `[n, n]`: 0 where a query may see a key (key ≤ query), −∞ above the
+/// diagonal.
+fn causal_mask(n: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..n)
+        .flat_map(|q| (0..n).map(move |k| if k <= q { 0.0 } else { f32::NEG_INFINITY }))
+        .collect();
+    Tensor::from_vec(mask, (n, n), device)
+}

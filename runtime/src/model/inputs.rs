@@ -1,0 +1,57 @@
+//! Checks on what callers hand to `prefill` and `decode`, done before any tensor work so a
+//! bad request is a typed error and leaves the slots untouched.
+
+use super::slot::{Slot, SlotLayout};
+use super::ModelError;
+
+pub(crate) fn check_tokens(tokens: &[u32], vocab_size: usize) -> Result<(), ModelError> {
+    match tokens.iter().find(|&&t| t as usize >= vocab_size) {
+        Some(&token) => Err(ModelError::TokenOutOfRange { token, vocab_size }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_prompt(
+    prompt: &[u32],
+    max_prompt_tokens: usize,
+    vocab_size: usize,
+) -> Result<(), ModelError> {
+    if prompt.is_empty() {
+        return Err(ModelError::EmptyPrompt);
+    }
+    if prompt.len() > max_prompt_tokens {
+        return Err(ModelError::PromptTooLong {
+            given: prompt.len(),
+            max: max_prompt_tokens,
+        });
+    }
+    check_tokens(prompt, vocab_size)
+}
+
+/// Every slot must come from this model, hold a sequence and have room for one more token.
+pub(crate) fn check_decode(
+    slots: &[&mut Slot],
+    last: &[u32],
+    layout: &SlotLayout,
+    vocab_size: usize,
+) -> Result<(), ModelError> {
+    if slots.len() != last.len() {
+        return Err(ModelError::BatchMismatch {
+            slots: slots.len(),
+            tokens: last.len(),
+        });
+    }
+    check_tokens(last, vocab_size)?;
+    for slot in slots {
+        slot.check_layout(layout)?;
+        if slot.is_empty() {
+            return Err(ModelError::SlotEmpty);
+        }
+        if slot.len() >= slot.capacity() {
+            return Err(ModelError::SlotFull {
+                capacity: slot.capacity(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Dense projections `y = x Wᵀ (+ b)`. Weights are kept as contiguous `[out, in]` matrices
+//! whichever convention the checkpoint used (GPT-2's Conv1D stores `[in, out]`, torch's
+//! Linear `[out, in]`): with `Wᵀ` as the right-hand side, each output column reads one
+//! contiguous weight row, which is what the CPU gemm streams fastest when a decode batch
+//! has few rows (see docs/benchmarks.md). Several projections of the same input (q, k, v)
+//! are concatenated into one matrix so they run as one matmul.
+
+use candle_core::{Result, Tensor};
+
+use crate::load_error::LoadError;
+
+pub(crate) struct Linear {
+    /// `[out, in]`, contiguous.
+    weight: Tensor,
+    /// `[out]`, when the layer has one.
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// From a Conv1D weight (`[in, out]`).
+    pub(crate) fn from_in_out(
+        weight: &Tensor,
+        bias: Option<Tensor>,
+    ) -> std::result::Result<Self, LoadError> {
+        let weight = weight
+            .t()
+            .and_then(|w| w.contiguous())
+            .map_err(LoadError::prepare)?;
+        Ok(Self { weight, bias })
+    }
+
+    /// From torch Linear weights (`[out, in]` each), stacked along `out`.
+    pub(crate) fn from_out_in(weights: &[Tensor]) -> std::result::Result<Self, LoadError> {
+        let weight = Tensor::cat(weights, 0)
+            .and_then(|w| w.contiguous())
+            .map_err(LoadError::prepare)?;
+        Ok(Self { weight, bias: None })
+    }
+
+    /// `xs`: `[rows, in]` → `[rows, out]`.
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let ys = xs.matmul(&self.weight.t()?)?;
+        match &self.bias {
+            Some(bias) => ys.broadcast_add(bias),
+            None => Ok(ys),
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! T5's attention sublayers. Unlike GPT-2 the scores are not scaled by `1/sqrt(d_kv)` (T5
+//! folds that into its initialisation), and the projections have no bias.
+
+use candle_core::{Result, Tensor};
+
+use super::config::T5Config;
+use crate::load_error::LoadError;
+use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
+use crate::model::linear::Linear;
+use crate::model::slot::KvCache;
+use crate::model::weights::Weights;
+
+/// Self-attention with q, k and v fused into one `[d_model, 3 * inner]` projection.
+pub(crate) struct SelfAttention {
+    qkv: Linear,
+    o: Linear,
+    heads: usize,
+}
+
+/// The decoder's attention over the encoder output: queries from the decoder, keys and
+/// values projected once per sequence (at prefill) into the slot.
+pub(crate) struct CrossAttention {
+    q: Linear,
+    kv: Linear,
+    o: Linear,
+    heads: usize,
+}
+
+fn projection(
+    weights: &Weights,
+    prefix: &str,
+    names: &[&str],
+    shape: [usize; 2],
+) -> std::result::Result<Linear, LoadError> {
+    let tensors = names
+        .iter()
+        .map(|name| weights.tensor(&format!("{prefix}{name}.weight"), &shape))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Linear::from_out_in(&tensors)
+}
+
+impl SelfAttention {
+    /// `prefix` is the sublayer's `...SelfAttention.` path.
+    pub(crate) fn load(
+        weights: &Weights,
+        config: &T5Config,
+        prefix: &str,
+    ) -> std::result::Result<Self, LoadError> {
+        let (d, inner) = (config.d_model, config.inner_dim());
+        Ok(Self {
+            qkv: projection(weights, prefix, &["q", "k", "v"], [inner, d])?,
+            o: projection(weights, prefix, &["o"], [d, inner])?,
+            heads: config.num_heads,
+        })
+    }
+
+    /// Queries, keys and values of `xs` `[rows, d_model]`, each `[rows, inner]`.
+    fn project(&self, xs: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let qkv = self.qkv.forward(xs)?;
+        let inner = qkv.dim(1)? / 3;
+        Ok((
+            qkv.narrow(1, 0, inner)?,
+            qkv.narrow(1, inner, inner)?,
+            qkv.narrow(1, 2 * inner, inner)?,
+        ))
+    }
+
+    /// The encoder's attention: one sequence `[n, d_model]`, every token sees every token,
+    /// `bias` `[heads, n, n]`. Nothing is cached: the encoder runs once per prompt.
+    pub(crate) fn encode(&self, xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let (q, k, v) = self.project(xs)?;
+        let split = |t: &Tensor| split_heads(t, self.heads);
+        let attended = attend(&split(&q)?, &split(&k)?, &split(&v)?, None, Some(bias))?;
+        self.o.forward(&merge_heads(&attended)?)
+    }
+
+    /// The decoder's attention for one new token per sequence: row `i` of `xs` is at
+    /// position `lens[i]` of `caches[i]`, with `biases[i]` `[heads, 1, lens[i] + 1]`.
+    pub(crate) fn decode(
+        &self,
+        xs: &Tensor,
+        caches: &[&KvCache],
+        lens: &[usize],
+        biases: &[Tensor],
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.project(xs)?;
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: None,
+            caches,
+            lens,
+            biases: Some(biases),
+        };
+        self.o.forward(&attention.forward(&q, Some((&k, &v)))?)
+    }
+}
+
+impl CrossAttention {
+    /// `prefix` is the sublayer's `...EncDecAttention.` path.
+    pub(crate) fn load(
+        weights: &Weights,
+        config: &T5Config,
+        prefix: &str,
+    ) -> std::result::Result<Self, LoadError> {
+        let (d, inner) = (config.d_model, config.inner_dim());
+        Ok(Self {
+            q: projection(weights, prefix, &["q"], [inner, d])?,
+            kv: projection(weights, prefix, &["k", "v"], [inner, d])?,
+            o: projection(weights, prefix, &["o"], [d, inner])?,
+            heads: config.num_heads,
+        })
+    }
+
+    /// Projects the encoder output `[n, d_model]` into `cache` (positions `0..n`).
+    pub(crate) fn store(&self, encoded: &Tensor, cache: &KvCache) -> Result<()> {
+        let kv = self.kv.forward(encoded)?;
+        let inner = kv.dim(1)? / 2;
+        let keys = split_heads(&kv.narrow(1, 0, inner)?, self.heads)?;
+        let values = split_heads(&kv.narrow(1, inner, inner)?, self.heads)?;
+        cache.write(&keys, &values, 0)
+    }
+
+    /// Row `i` of `xs` attends over the first `encoder_lens[i]` entries of `caches[i]`.
+    pub(crate) fn decode(
+        &self,
+        xs: &Tensor,
+        caches: &[&KvCache],
+        encoder_lens: &[usize],
+    ) -> Result<Tensor> {
+        let attention = DecodeAttention {
+            heads: self.heads,
+            scale: None,
+            caches,
+            lens: encoder_lens,
+            biases: None,
+        };
+        self.o
+            .forward(&attention.forward(&self.q.forward(xs)?, None)?)
+    }
+}

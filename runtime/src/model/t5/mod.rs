@@ -1,0 +1,149 @@
+//! T5 and Flan-T5 (`T5ForConditionalGeneration`): an encoder run once per prompt, a decoder
+//! run once per token, RMS norms, relative position biases, gated-gelu (v1.1, Flan-T5) or
+//! relu (v1.0) feed-forward, and a tied (rescaled) or untied output head.
+
+mod attention;
+mod buckets;
+mod config;
+mod feed_forward;
+mod position_bias;
+mod stack;
+
+use candle_core::{DType, Device, Tensor};
+
+pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOKENS};
+
+use self::stack::{Decoder, Encoder};
+use super::inputs::{check_decode, check_prompt};
+use super::slot::SlotLayout;
+use super::weights::Weights;
+use super::{Architecture, ContextLimits, Model, ModelError, Slot};
+use crate::load_error::LoadError;
+use crate::model_dir::ModelDir;
+
+pub struct T5 {
+    config: T5Config,
+    /// `[vocab, d_model]`, shared by encoder and decoder inputs.
+    shared: Tensor,
+    encoder: Encoder,
+    decoder: Decoder,
+    /// `[vocab, d_model]`: `lm_head.weight`, or `shared` when tied.
+    lm_head: Tensor,
+    /// `d_model^-0.5` when the head is tied (T5 v1.0), as transformers rescales; else 1.
+    head_scale: Option<f64>,
+    decoder_start_token_id: u32,
+    layout: SlotLayout,
+    device: Device,
+}
+
+impl T5 {
+    pub(crate) fn load(
+        dir: &ModelDir,
+        config: &T5Config,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, LoadError> {
+        let weights = Weights::new(dir, device, dtype);
+        let (vocab, d) = (config.vocab_size, config.d_model);
+        let kind = config
+            .feed_forward()
+            .ok_or_else(|| LoadError::InvalidConfig {
+                path: dir.config_path().to_path_buf(),
+                field: "feed_forward_proj",
+                expected: "a supported feed-forward kind".to_string(),
+                found: config.feed_forward_proj.clone(),
+            })?;
+        let shared = weights.first_of(
+            &["shared.weight", "encoder.embed_tokens.weight"],
+            &[vocab, d],
+        )?;
+        let (lm_head, head_scale) = if config.tie_word_embeddings {
+            (shared.clone(), Some((d as f64).powf(-0.5)))
+        } else {
+            (weights.tensor("lm_head.weight", &[vocab, d])?, None)
+        };
+        let limits = config.limits();
+        Ok(Self {
+            encoder: Encoder::load(&weights, config, kind)?,
+            decoder: Decoder::load(&weights, config, kind, limits.max_new_tokens, device)?,
+            shared,
+            lm_head,
+            head_scale,
+            decoder_start_token_id: config.decoder_start_token_id(),
+            layout: SlotLayout {
+                architecture: Architecture::T5,
+                layers: config.decoder_layers(),
+                heads: config.num_heads,
+                head_dim: config.d_kv,
+                capacity: limits.max_new_tokens,
+                cross_capacity: limits.max_prompt_tokens,
+                dtype,
+                device: device.location(),
+            },
+            config: config.clone(),
+            device: device.clone(),
+        })
+    }
+
+    fn embed(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        self.shared
+            .index_select(&Tensor::new(ids, &self.device)?, 0)
+    }
+
+    /// One decoder step over `slots` (already checked), advancing each by one position.
+    fn step(&self, slots: &mut [&mut Slot], tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
+        let embedded = self.embed(tokens)?;
+        let views: Vec<&Slot> = slots.iter().map(|s| &**s).collect();
+        let mut hidden = self.decoder.step(&embedded, &views)?;
+        for slot in slots.iter_mut() {
+            slot.advance(1);
+        }
+        if let Some(scale) = self.head_scale {
+            hidden = (hidden * scale)?;
+        }
+        let logits = hidden.matmul(&self.lm_head.t()?)?;
+        logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
+    }
+}
+
+impl Model for T5 {
+    fn architecture(&self) -> Architecture {
+        Architecture::T5
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn eos_token_id(&self) -> u32 {
+        self.config.eos_token_id
+    }
+
+    fn limits(&self) -> ContextLimits {
+        self.config.limits()
+    }
+
+    fn new_slot(&self) -> Result<Slot, ModelError> {
+        Ok(Slot::new(self.layout.clone(), &self.device)?)
+    }
+
+    /// Encodes the prompt, stores the cross-attention K/V, then feeds the decoder its start
+    /// token: the logits returned are for the first generated token.
+    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        slot.check_layout(&self.layout)?;
+        check_prompt(prompt, self.layout.cross_capacity, self.config.vocab_size)?;
+        slot.reset();
+        let encoded = self.encoder.forward(&self.embed(prompt)?)?;
+        self.decoder.store_encoder_output(&encoded, slot)?;
+        slot.set_encoder_len(prompt.len());
+        Ok(self.step(&mut [slot], &[self.decoder_start_token_id])?)
+    }
+
+    fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {
+        check_decode(slots, last, &self.layout, self.config.vocab_size)?;
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.step(slots, last)?)
+    }
+}

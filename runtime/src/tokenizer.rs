@@ -1,0 +1,159 @@
+//! Text ↔ token ids, matching Hugging Face's fast tokenizers id for id: `tokenizer.json`
+//! through the `tokenizers` crate, or GPT-2's byte-level BPE rebuilt from `vocab.json` +
+//! `merges.txt` the way transformers' `GPT2TokenizerFast` builds it.
+
+use std::path::Path;
+
+use thiserror::Error;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::AddedToken;
+
+use crate::load_error::LoadError;
+use crate::model::Architecture;
+use crate::model_dir::{ModelDir, TokenizerFiles};
+
+/// GPT-2's only special token: end of text, also its BOS/EOS/UNK.
+const GPT2_END_OF_TEXT: &str = "<|endoftext|>";
+/// End-of-sequence spellings of the supported families, tried in order.
+const EOS_TOKENS: [&str; 2] = ["</s>", GPT2_END_OF_TEXT];
+
+#[derive(Debug, Error)]
+pub enum TokenizerError {
+    #[error("cannot encode the text: {0}")]
+    Encode(String),
+    #[error("cannot decode token ids {ids:?}: {message}")]
+    Decode { ids: Vec<u32>, message: String },
+}
+
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    eos_token_id: u32,
+    /// T5 inputs end with `</s>`; added here only when `tokenizer.json` has no post-processor
+    /// that already does it.
+    append_eos: bool,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .field("eos_token_id", &self.eos_token_id)
+            .field("append_eos", &self.append_eos)
+            .finish()
+    }
+}
+
+impl Tokenizer {
+    /// The tokenizer of a model directory; its EOS id is the one `config.json` names.
+    pub fn load(dir: &ModelDir) -> Result<Self, LoadError> {
+        let mut tokenizer = match dir.tokenizer_files() {
+            TokenizerFiles::Json(path) => Self::from_json_file(path)?,
+            TokenizerFiles::Gpt2Bpe { vocab, merges } => Self::from_gpt2_files(vocab, merges)?,
+        };
+        tokenizer.eos_token_id = dir.eos_token_id();
+        tokenizer.append_eos = dir.architecture() == Architecture::T5
+            && tokenizer.inner.get_post_processor().is_none();
+        Ok(tokenizer)
+    }
+
+    /// A complete `tokenizer.json`, used as it is (normalizer, pre-tokenizer, post-processor).
+    pub fn from_json_file(path: &Path) -> Result<Self, LoadError> {
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| LoadError::Tokenizer {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::with_eos_from_vocabulary(inner, path)
+    }
+
+    /// GPT-2's byte-level BPE from `vocab.json` + `merges.txt`: no prefix space, byte-level
+    /// pre-tokenizer and decoder, `<|endoftext|>` as the special token.
+    pub fn from_gpt2_files(vocab: &Path, merges: &Path) -> Result<Self, LoadError> {
+        let unreadable = |path: &Path, message: String| LoadError::Tokenizer {
+            path: path.to_path_buf(),
+            message,
+        };
+        let (vocab_str, merges_str) = match (vocab.to_str(), merges.to_str()) {
+            (Some(v), Some(m)) => (v, m),
+            _ => return Err(unreadable(vocab, "path is not valid UTF-8".to_string())),
+        };
+        let bpe = BPE::from_file(vocab_str, merges_str)
+            .build()
+            .map_err(|e| unreadable(vocab, e.to_string()))?;
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner
+            .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+            .with_decoder(Some(ByteLevel::default()))
+            .with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
+        if inner.token_to_id(GPT2_END_OF_TEXT).is_none() {
+            return Err(unreadable(
+                vocab,
+                format!("GPT-2 vocabulary has no {GPT2_END_OF_TEXT} token"),
+            ));
+        }
+        inner.add_special_tokens(&[AddedToken::from(GPT2_END_OF_TEXT, true)]);
+        Self::with_eos_from_vocabulary(inner, vocab)
+    }
+
+    fn with_eos_from_vocabulary(
+        inner: tokenizers::Tokenizer,
+        path: &Path,
+    ) -> Result<Self, LoadError> {
+        let eos_token_id = EOS_TOKENS
+            .iter()
+            .find_map(|token| inner.token_to_id(token))
+            .ok_or_else(|| LoadError::Tokenizer {
+                path: path.to_path_buf(),
+                message: format!("no end-of-sequence token (one of {EOS_TOKENS:?})"),
+            })?;
+        Ok(Self {
+            inner,
+            eos_token_id,
+            append_eos: false,
+        })
+    }
+
+    /// The ids Hugging Face's `tokenizer(text)["input_ids"]` gives: T5 ends with `</s>`,
+    /// GPT-2 adds nothing.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+        let mut ids = encoding.get_ids().to_vec();
+        if self.append_eos && ids.last() != Some(&self.eos_token_id) {
+            ids.push(self.eos_token_id);
+        }
+        Ok(ids)
+    }
+
+    /// Text of `ids` with special tokens skipped (`decode(ids, skip_special_tokens=True)`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| TokenizerError::Decode {
+                ids: ids.to_vec(),
+                message: e.to_string(),
+            })
+    }
+
+    pub fn eos_token_id(&self) -> u32 {
+        self.eos_token_id
+    }
+
+    /// Entries including added tokens (T5's `<extra_id_N>`); the model's embedding may be
+    /// larger (Flan-T5 pads it to 32,128).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The underlying Hugging Face tokenizer (incremental decoding, offsets).
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+}

@@ -1,0 +1,151 @@
+//! Slots are independent: decoding several of different lengths together gives each the
+//! logits it would get alone, and a slot can be reused for the next sequence.
+
+use runtime::model::{Model, Slot};
+
+use crate::fixtures::{golden, golden_of};
+use crate::generation::{argmax, load_fixture};
+
+const BATCH_TOLERANCE: f32 = 1e-4;
+const STEPS: usize = 6;
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Greedy run of one sequence alone: the tokens fed at each decode step and the logits
+/// every step returned (prefill first).
+fn alone(model: &dyn Model, prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let mut slot = model.new_slot().expect("slot");
+    let mut logits = vec![model.prefill(&mut slot, prompt).expect("prefill")];
+    let mut fed = Vec::new();
+    for _ in 0..steps {
+        let next = argmax(logits.last().expect("logits"));
+        fed.push(next);
+        logits.push(model.decode(&mut [&mut slot], &[next]).expect("decode"));
+    }
+    (fed, logits)
+}
+
+/// The reference prompts of a fixture model (several lengths).
+fn prompts(model_dir: &str) -> Vec<Vec<u32>> {
+    let golden = golden();
+    let cases = match model_dir {
+        "gpt2-tiny" => golden.models.gpt2.cases,
+        "t5-tiny" => golden.models.t5.cases,
+        other => golden_of(other).cases,
+    };
+    cases.into_iter().map(|c| c.prompt_ids).collect()
+}
+
+fn assert_batched_decode_equals_single(model_dir: &str) {
+    let model = load_fixture(model_dir);
+    let prompts = prompts(model_dir);
+    let lengths: std::collections::BTreeSet<usize> = prompts.iter().map(Vec::len).collect();
+    assert!(lengths.len() >= 3, "prompts of different lengths");
+    let references: Vec<_> = prompts
+        .iter()
+        .map(|p| alone(model.as_ref(), p, STEPS))
+        .collect();
+
+    let mut slots: Vec<Slot> = prompts
+        .iter()
+        .map(|_| model.new_slot().expect("slot"))
+        .collect();
+    for ((slot, prompt), (_, logits)) in slots.iter_mut().zip(&prompts).zip(&references) {
+        let got = model.prefill(slot, prompt).expect("prefill");
+        assert!(max_abs_diff(&got, &logits[0]) <= BATCH_TOLERANCE);
+    }
+    let vocab = model.vocab_size();
+    for step in 0..STEPS {
+        let last: Vec<u32> = references.iter().map(|(fed, _)| fed[step]).collect();
+        let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
+        let rows = model.decode(&mut batch, &last).expect("batched decode");
+        assert_eq!(rows.len(), prompts.len() * vocab);
+        for (i, (_, logits)) in references.iter().enumerate() {
+            let diff = max_abs_diff(&rows[i * vocab..(i + 1) * vocab], &logits[step + 1]);
+            assert!(
+                diff <= BATCH_TOLERANCE,
+                "{model_dir}: step {step}, sequence {i}: batched differs from alone by {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpt2_batched_decode_equals_decoding_each_slot_alone() {
+    assert_batched_decode_equals_single("gpt2-tiny");
+}
+
+#[test]
+fn t5_batched_decode_equals_decoding_each_slot_alone() {
+    assert_batched_decode_equals_single("t5-tiny");
+}
+
+/// Sequences join and leave between steps: a slot that finished is re-prefilled with a new
+/// prompt and decodes beside one that is already several steps in.
+fn assert_joining_and_reuse_keep_results(model_dir: &str) {
+    let model = load_fixture(model_dir);
+    let prompts = prompts(model_dir);
+    let (first, second, third) = (&prompts[0], &prompts[1], &prompts[2]);
+    let (fed_first, logits_first) = alone(model.as_ref(), first, 2 * STEPS);
+    let (fed_third, logits_third) = alone(model.as_ref(), third, STEPS);
+
+    let mut running = model.new_slot().expect("slot");
+    let mut reused = model.new_slot().expect("slot");
+    model.prefill(&mut running, first).expect("prefill");
+    model.prefill(&mut reused, second).expect("prefill");
+    for &token in &fed_first[..STEPS] {
+        let last = [token, 0];
+        model
+            .decode(&mut [&mut running, &mut reused], &last)
+            .expect("decode");
+    }
+    // `reused` finishes; a new sequence takes its slot while `running` goes on.
+    let logits = model
+        .prefill(&mut reused, third)
+        .expect("prefill into a used slot");
+    assert!(max_abs_diff(&logits, &logits_third[0]) <= BATCH_TOLERANCE);
+    let vocab = model.vocab_size();
+    for step in 0..STEPS {
+        let last = [fed_first[STEPS + step], fed_third[step]];
+        let rows = model
+            .decode(&mut [&mut running, &mut reused], &last)
+            .expect("decode");
+        let diff_running = max_abs_diff(&rows[..vocab], &logits_first[STEPS + step + 1]);
+        let diff_joined = max_abs_diff(&rows[vocab..], &logits_third[step + 1]);
+        assert!(
+            diff_running <= BATCH_TOLERANCE,
+            "{model_dir}: running sequence drifted by {diff_running}"
+        );
+        assert!(
+            diff_joined <= BATCH_TOLERANCE,
+            "{model_dir}: joined sequence drifted by {diff_joined}"
+        );
+    }
+}
+
+#[test]
+fn t5_v1_0_batched_decode_equals_decoding_each_slot_alone() {
+    assert_batched_decode_equals_single("t5-v1_0-tiny");
+}
+
+#[test]
+fn gpt2_slots_join_leave_and_are_reused_without_changing_results() {
+    assert_joining_and_reuse_keep_results("gpt2-tiny");
+}
+
+#[test]
+fn t5_slots_join_leave_and_are_reused_without_changing_results() {
+    assert_joining_and_reuse_keep_results("t5-tiny");
+}
+
+#[test]
+fn decoding_no_slots_returns_no_logits() {
+    let model = load_fixture("gpt2-tiny");
+    assert!(model.decode(&mut [], &[]).expect("empty batch").is_empty());
+}

@@ -1,0 +1,10 @@
+//! Model tests: real tokenizers and real tiny checkpoints from `tests/fixtures/`, checked
+//! against Hugging Face transformers' outputs. One test binary, to keep link time down.
+
+mod batching;
+mod fixtures;
+mod generation;
+mod golden;
+mod limits;
+mod model_dir;
+mod tokenizer;

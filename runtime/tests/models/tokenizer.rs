@@ -1,0 +1,137 @@
+//! Prompt ids equal Hugging Face's for every reference text.
+
+use runtime::model_dir::ModelDir;
+use runtime::tokenizer::Tokenizer;
+use serde::Deserialize;
+
+use crate::fixtures::{fixtures_dir, golden, golden_of, model_path, TokenizationCase};
+
+fn tokenizer_of(model: &str) -> Tokenizer {
+    let dir = ModelDir::open(model_path(model)).expect("fixture model directory opens");
+    Tokenizer::load(&dir).expect("fixture tokenizer loads")
+}
+
+fn assert_encodes(tokenizer: &Tokenizer, cases: &[(String, Vec<u32>)]) {
+    assert!(!cases.is_empty());
+    for (text, ids) in cases {
+        let got = tokenizer.encode(text).expect("encodes");
+        assert_eq!(&got, ids, "token ids of {text:?}");
+    }
+}
+
+fn pairs(cases: &[TokenizationCase]) -> Vec<(String, Vec<u32>)> {
+    cases
+        .iter()
+        .map(|c| (c.text.clone(), c.ids.clone()))
+        .collect()
+}
+
+#[test]
+fn gpt2_vocab_and_merges_encode_like_hugging_face() {
+    let golden = golden();
+    let tokenizer = tokenizer_of("gpt2-tiny");
+    assert_encodes(&tokenizer, &pairs(&golden.gpt2_tokenization));
+    let prompts: Vec<_> = golden
+        .models
+        .gpt2
+        .cases
+        .iter()
+        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
+        .collect();
+    assert_encodes(&tokenizer, &prompts);
+}
+
+#[test]
+fn gpt2_tokenizer_json_encodes_like_vocab_and_merges() {
+    let golden = golden();
+    let path = fixtures_dir().join("tokenizers/gpt2/tokenizer.json");
+    let tokenizer = Tokenizer::from_json_file(&path).expect("tokenizer.json loads");
+    assert_encodes(&tokenizer, &pairs(&golden.gpt2_tokenization));
+    assert_eq!(tokenizer.eos_token_id(), 50256);
+}
+
+#[test]
+fn gpt2_eos_is_end_of_text() {
+    assert_eq!(tokenizer_of("gpt2-tiny").eos_token_id(), 50256);
+}
+
+#[test]
+fn t5_encodes_like_hugging_face_and_appends_eos() {
+    let golden = golden();
+    let tokenizer = tokenizer_of("t5-tiny");
+    assert_eq!(tokenizer.eos_token_id(), 1);
+    assert_encodes(&tokenizer, &pairs(&golden.t5_tokenization));
+    let prompts: Vec<_> = golden
+        .models
+        .t5
+        .cases
+        .iter()
+        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
+        .collect();
+    assert_encodes(&tokenizer, &prompts);
+    for (_, ids) in &prompts {
+        assert_eq!(ids.last(), Some(&1), "T5 prompts end with </s>");
+    }
+}
+
+#[derive(Deserialize)]
+struct ReferenceEncodings {
+    cases: Vec<ReferenceEncoding>,
+}
+
+#[derive(Deserialize)]
+struct ReferenceEncoding {
+    text: String,
+    hf_tokenizer_json_ids: Vec<u32>,
+    sentencepiece_ids_plus_eos: Vec<u32>,
+}
+
+/// The reference file's note: sentencepiece and tokenizer.json agree except on
+/// `<extra_id_0>`, which Hugging Face treats as an added special token. We follow Hugging Face.
+#[test]
+fn t5_tokenizer_json_matches_the_reference_encodings() {
+    let path = fixtures_dir().join("tokenizers/t5/reference_encodings.json");
+    let reference: ReferenceEncodings =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("reads")).expect("parses");
+    let tokenizer = Tokenizer::from_json_file(&fixtures_dir().join("tokenizers/t5/tokenizer.json"))
+        .expect("tokenizer.json loads");
+    let mut differs_from_sentencepiece = 0;
+    for case in &reference.cases {
+        let got = tokenizer.encode(&case.text).expect("encodes");
+        assert_eq!(
+            got, case.hf_tokenizer_json_ids,
+            "token ids of {:?}",
+            case.text
+        );
+        if got != case.sentencepiece_ids_plus_eos {
+            assert!(case.text.contains("<extra_id_0>"), "{:?}", case.text);
+            differs_from_sentencepiece += 1;
+        }
+    }
+    assert!(reference.cases.len() >= 5);
+    assert!(differs_from_sentencepiece <= 1);
+}
+
+#[test]
+fn decode_skips_special_tokens() {
+    let t5 = tokenizer_of("t5-tiny");
+    let ids = t5.encode("The house is wonderful.").expect("encodes");
+    assert_eq!(t5.decode(&ids).expect("decodes"), "The house is wonderful.");
+
+    let gpt2 = tokenizer_of("gpt2-tiny");
+    let mut ids = gpt2.encode("Hello world").expect("encodes");
+    ids.push(gpt2.eos_token_id());
+    assert_eq!(gpt2.decode(&ids).expect("decodes"), "Hello world");
+}
+
+#[test]
+fn t5_v1_0_fixture_encodes_its_prompts_like_hugging_face() {
+    let golden = golden_of("t5-v1_0-tiny");
+    let tokenizer = tokenizer_of("t5-v1_0-tiny");
+    let prompts: Vec<_> = golden
+        .cases
+        .iter()
+        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
+        .collect();
+    assert_encodes(&tokenizer, &prompts);
+}
