@@ -162,3 +162,14 @@ impl IntoResponse for ApiError {
 /// Left on error responses so the request log can name the code.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorCode(pub &'static str);
+
+impl From<crate::validation::RuleViolation> for ApiError {
+    fn from(violation: crate::validation::RuleViolation) -> Self {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            violation.code,
+            violation.message,
+        )
+        .with_field(violation.field)
+    }
+}

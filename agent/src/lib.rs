@@ -3,9 +3,14 @@
 
 pub mod api;
 pub mod config;
+pub mod deployment;
 pub mod error;
 pub mod gpu;
+pub mod metrics;
+pub mod model_source;
 pub mod server;
+pub mod serving;
+pub mod validation;
 
 mod stand_in;
 // Until the ops branch lands its modules under these names (see `stand_in`).
