@@ -40,6 +40,9 @@ pub struct AgentConfig {
     pub body_limit_bytes: usize,
     /// How long SIGTERM and undeploy wait for in-flight requests.
     pub drain_timeout_s: u64,
+    /// Log lines as "text" (key=value) or "json" (one object per line). The filter comes
+    /// from `GPU_AGENT_LOG` (or `RUST_LOG`), default `info`.
+    pub log_format: LogFormat,
     pub auth: AuthConfig,
     pub gpu: GpuConfig,
     pub batcher: BatcherConfig,
@@ -59,6 +62,7 @@ impl Default for AgentConfig {
             hf_offline: false,
             body_limit_bytes: 1024 * 1024,
             drain_timeout_s: 30,
+            log_format: LogFormat::Text,
             auth: AuthConfig::default(),
             gpu: GpuConfig::default(),
             batcher: BatcherConfig::default(),
@@ -83,6 +87,14 @@ impl AgentConfig {
     pub fn hf_offline_effective(&self) -> bool {
         self.hf_offline || env_flag("HF_HUB_OFFLINE")
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[batcher]`: limits each deployment's serving loop applies.

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
-use gpu_agent::config::AgentConfig;
+use gpu_agent::config::{AgentConfig, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "gpu-agent", version, about = "Per-host GPU inference agent")]
@@ -40,15 +41,51 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = AgentConfig::load(config.as_deref()).context("loading the configuration")?;
+fn init_logging(format: LogFormat) {
+    let filter = std::env::var("GPU_AGENT_LOG")
+        .ok()
+        .map(EnvFilter::new)
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = AgentConfig::load(config_path.as_deref()).context("loading the configuration")?;
+    init_logging(config.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        axum::serve(listener, gpu_agent::server::router())
-            .await
-            .context("serving HTTP")
+        tracing::info!(listen = %config.listen, state_dir = %config.state_dir.display(), "gpu-agent starting");
+        let backend = gpu_agent::serving::runtime_backend(&config);
+        let state = gpu_agent::server::AppState::open(config, backend)?;
+        gpu_agent::server::run(state, listener, termination()).await?;
+        tracing::info!("gpu-agent stopped");
+        Ok(())
     })
+}
+
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
+async fn termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
 }

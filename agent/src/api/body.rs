@@ -50,10 +50,12 @@ pub struct JsonObject<'a> {
 impl<'a> JsonObject<'a> {
     /// The body itself; `value` must be an object (see [`parse_object`]).
     pub fn root(value: &'a Value) -> Result<Self, ApiError> {
-        Self::at(String::new(), value)
+        Self::nested(String::new(), value)
     }
 
-    fn at(path: String, value: &'a Value) -> Result<Self, ApiError> {
+    /// An object found at `path` (its keys' paths start with `path.`).
+    pub fn nested(path: impl Into<String>, value: &'a Value) -> Result<Self, ApiError> {
+        let path = path.into();
         match value {
             Value::Object(map) => Ok(JsonObject {
                 path,
@@ -121,7 +123,7 @@ impl<'a> JsonObject<'a> {
 
     pub fn object(&self, key: &str) -> Result<Option<JsonObject<'a>>, ApiError> {
         self.value(key)
-            .map(|v| JsonObject::at(self.path_of(key), v))
+            .map(|v| JsonObject::nested(self.path_of(key), v))
             .transpose()
     }
 
