@@ -291,8 +291,13 @@ impl ModelSources {
             file: file.to_owned(),
             reason,
         };
-        let api = ApiBuilder::from_cache(hf_hub::Cache::new(self.cache_dir.clone()))
-            .with_progress(false)
+        let mut builder =
+            ApiBuilder::from_cache(hf_hub::Cache::new(self.cache_dir.clone())).with_progress(false);
+        // A mirror, as Python's hub honours it.
+        if let Some(endpoint) = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()) {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let api = builder
             .build()
             .map_err(|e| failed("(client)", e.to_string()))?;
         let hub = api.repo(Repo::with_revision(

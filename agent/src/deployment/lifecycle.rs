@@ -103,7 +103,7 @@ impl Lifecycle {
             .await?;
 
         self.registry.advance(id, Phase::Fetching)?;
-        let model = self.fetch(spec).await?;
+        let model = self.fetch(id, spec).await?;
         if early_need.is_none() {
             placement = self
                 .admit(spec, footprint::estimate(&model.dir), Phase::Fetching)
@@ -174,23 +174,23 @@ impl Lifecycle {
             .map_err(|e| failed(e.code(), e.to_string(), phase))
     }
 
-    async fn fetch(&self, spec: &DeploymentSpec) -> Result<ResolvedModel, Stop> {
+    /// Resolves and fetches the model. A download can hang on the network (hf-hub sets no
+    /// timeouts), so an undeploy accepted meanwhile abandons it rather than waiting.
+    async fn fetch(&self, id: &str, spec: &DeploymentSpec) -> Result<ResolvedModel, Stop> {
         let source = self
             .sources
             .resolve(&spec.model_id)
             .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching))?;
         let sources = self.sources.clone();
         let model_id = spec.model_id.clone();
-        tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source))
-            .await
-            .map_err(|e| {
-                failed(
-                    "MODEL_FETCH_FAILED",
-                    format!("the fetch task panicked: {e}"),
-                    Phase::Fetching,
-                )
-            })?
-            .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching))
+        let download = tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source));
+        let mut cancel = self.registry.cancellation(id).ok_or(Stop::Cancelled)?;
+        tokio::select! {
+            fetched = download => fetched
+                .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
+                .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching)),
+            _ = cancel.wait_for(|cancelled| *cancelled) => Err(Stop::Cancelled),
+        }
     }
 
     /// Finishes an accepted undeploy: drains the handle if there was one, unless the deploy

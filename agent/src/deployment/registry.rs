@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use thiserror::Error;
+use tokio::sync::watch;
 
 use super::phase::{Desired, Failure, Phase};
 use super::record::{
@@ -82,6 +83,19 @@ struct Entry {
     record: Deployment,
     handle: Option<Arc<dyn ServingHandle>>,
     deploy_running: bool,
+    /// Turns true when an undeploy is accepted, so a deploy waiting on the network stops.
+    cancel: watch::Sender<bool>,
+}
+
+impl Entry {
+    fn new(record: Deployment, deploy_running: bool) -> Self {
+        Entry {
+            record,
+            handle: None,
+            deploy_running,
+            cancel: watch::channel(false).0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -172,14 +186,9 @@ impl Registry {
             }
             metrics::record_phase(&record.spec.model_id, record.phase);
             let deploy_running = restored.redeploy.contains(&id);
-            entries.deployments.insert(
-                id,
-                Entry {
-                    record,
-                    handle: None,
-                    deploy_running,
-                },
-            );
+            entries
+                .deployments
+                .insert(id, Entry::new(record, deploy_running));
         }
         for id in &restored.completed_undeploys {
             self.settle_jobs(&mut entries, id);
@@ -262,14 +271,9 @@ impl Registry {
         metrics::record_phase(&record.spec.model_id, record.phase);
         self.announce(&record, None);
         entries.jobs.insert(job.id.clone(), job.clone());
-        entries.deployments.insert(
-            record.id.clone(),
-            Entry {
-                record: record.clone(),
-                handle: None,
-                deploy_running: true,
-            },
-        );
+        entries
+            .deployments
+            .insert(record.id.clone(), Entry::new(record.clone(), true));
         Ok((record, job))
     }
 
@@ -316,6 +320,7 @@ impl Registry {
             .get_mut(&id)
             .ok_or_else(|| RegistryError::NotFound(key.to_owned()))?;
         entry.record = record.clone();
+        entry.cancel.send_replace(true);
         Ok(UndeployStart {
             record,
             job,
@@ -471,6 +476,14 @@ impl Registry {
             "failure": record.failure,
             "at": record.updated_at,
         }));
+    }
+
+    /// Becomes true once an undeploy of deployment `id` is accepted.
+    pub fn cancellation(&self, id: &str) -> Option<watch::Receiver<bool>> {
+        self.lock()
+            .deployments
+            .get(id)
+            .map(|e| e.cancel.subscribe())
     }
 
     pub fn spec(&self, id: &str) -> Option<DeploymentSpec> {

@@ -1,0 +1,113 @@
+//! A small client over ureq 2, which reports non-2xx statuses as errors: wrapped once here
+//! so every test sees a status, headers and a body.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Agent, API_KEY};
+
+/// A reply of any status.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub text: String,
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub json: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `error.code` of an error reply.
+    pub fn error_code(&self) -> &str {
+        self.json["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// `error.field` of an error reply.
+    pub fn error_field(&self) -> Option<&str> {
+        self.json["error"]["field"].as_str()
+    }
+}
+
+fn client() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// Sends a request; `body` is raw bytes (so tests can send broken JSON).
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
+    let mut request = client().request(method, url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    let outcome = match body {
+        Some(bytes) => request
+            .set("content-type", "application/json")
+            .send_bytes(bytes),
+        None => request.call(),
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(ureq::Error::Transport(error)) => {
+            return Reply {
+                status: 0,
+                text: error.to_string(),
+                json: Value::Null,
+                headers: Vec::new(),
+            }
+        }
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| response.header(&name).map(|v| (name.clone(), v.to_owned())))
+        .collect();
+    let text = response.into_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        text,
+        json,
+        headers,
+    }
+}
+
+impl Agent {
+    pub fn get(&self, path: &str) -> Reply {
+        send("GET", &self.url(path), &[], None)
+    }
+
+    pub fn get_with_key(&self, path: &str) -> Reply {
+        send("GET", &self.url(path), &[("x-api-key", API_KEY)], None)
+    }
+
+    /// POST with the API key and a JSON body.
+    pub fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, &[("x-api-key", API_KEY)], body.to_string().as_bytes())
+    }
+
+    pub fn post_raw(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        send("POST", &self.url(path), headers, Some(body))
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let bytes = body.map(|b| b.to_string().into_bytes());
+        send(method, &self.url(path), headers, bytes.as_deref())
+    }
+}
