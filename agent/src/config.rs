@@ -307,6 +307,19 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_parses_to_the_documented_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+        let example = AgentConfig::load_with_env(Some(&path), env(&[])).unwrap();
+        let defaults = AgentConfig::default();
+        assert_eq!(example.listen, defaults.listen);
+        assert_eq!(example.state_dir, defaults.state_dir);
+        assert_eq!(example.batcher, defaults.batcher);
+        assert_eq!(example.gpu, defaults.gpu);
+        assert_eq!(example.body_limit_bytes, defaults.body_limit_bytes);
+        assert_eq!(example.drain_timeout_s, defaults.drain_timeout_s);
+    }
+
+    #[test]
     fn unknown_key_is_refused_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.toml");

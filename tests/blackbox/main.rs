@@ -13,3 +13,4 @@ mod model_sources;
 mod native;
 mod recovery;
 mod support;
+mod systemd_notify;
