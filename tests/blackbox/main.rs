@@ -12,5 +12,6 @@ mod lucidworks;
 mod model_sources;
 mod native;
 mod recovery;
+mod status_callback;
 mod support;
 mod systemd_notify;

@@ -172,6 +172,12 @@ pub async fn completions(
                 Step::Token { text, .. } => chunk(&id, created, &model, &text, None),
                 Step::Finished(result) => {
                     stream_log.tokens(result.prompt_tokens, result.tokens.len());
+                    tracing::info!(
+                        prompt_tokens = result.prompt_tokens,
+                        completion_tokens = result.tokens.len(),
+                        finish_reason = result.finish_reason.as_str(),
+                        "stream finished"
+                    );
                     chunk(
                         &id,
                         created,
