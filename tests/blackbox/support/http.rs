@@ -111,3 +111,40 @@ impl Agent {
         send(method, &self.url(path), headers, bytes.as_deref())
     }
 }
+
+/// One Server-Sent Event: its `event:` name (None for the default type) and `data:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+/// Splits a complete `text/event-stream` body into events; comments (keep-alives) are
+/// dropped. For streamed generate/completions replies, which ureq reads to the end.
+pub fn parse_sse(body: &str) -> Vec<SseEvent> {
+    let mut events = Vec::new();
+    for block in body.split("\n\n") {
+        let mut event = None;
+        let mut data: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            if let Some(name) = line.strip_prefix("event:") {
+                event = Some(name.trim().to_owned());
+            } else if let Some(value) = line.strip_prefix("data:") {
+                data.push(value.strip_prefix(' ').unwrap_or(value));
+            }
+        }
+        if !data.is_empty() {
+            events.push(SseEvent {
+                event,
+                data: data.join("\n"),
+            });
+        }
+    }
+    events
+}
