@@ -32,10 +32,18 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<B
     })
 }
 
-/// 503 once the agent is draining for shutdown.
+/// 503 once the agent is draining for shutdown, and in the moment before persisted
+/// deployments are restored (a deploy accepted then could race its own restored record).
 pub fn accepting_work(state: &AppState) -> Result<(), ApiError> {
     if state.status.is_draining() {
         Err(ApiError::draining())
+    } else if !state.status.is_restored() {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "the agent is restoring its persisted deployments",
+        )
+        .with_retry_after(RETRY_AFTER_NOT_READY))
     } else {
         Ok(())
     }
