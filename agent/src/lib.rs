@@ -1,4 +1,5 @@
 //! gpu-agent: the per-host daemon and CLI. The binary in `main.rs` is a thin edge over
 //! these modules.
 
+pub mod auth;
 pub mod gpu;

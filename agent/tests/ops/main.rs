@@ -1,0 +1,6 @@
+//! Operations modules (auth, durable state, status callback, probe, systemd, install) as a
+//! library, through real files, real loopback HTTP, real datagram sockets and real child
+//! processes. One test binary, so the agent library is linked once.
+
+mod common;
+mod jwt;
