@@ -4,3 +4,5 @@
 
 mod common;
 mod jwt;
+mod state;
+mod state_crash;
