@@ -4,3 +4,4 @@
 pub mod auth;
 pub mod gpu;
 pub mod state;
+pub mod systemd;

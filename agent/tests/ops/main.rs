@@ -6,3 +6,4 @@ mod common;
 mod jwt;
 mod state;
 mod state_crash;
+mod systemd;
