@@ -2,6 +2,7 @@
 //! these modules.
 
 pub mod auth;
+pub mod callback;
 pub mod gpu;
 pub mod state;
 pub mod systemd;

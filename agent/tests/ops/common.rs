@@ -27,3 +27,5 @@ pub fn child_test(test_name: &str, envs: &[(&str, &str)]) -> std::process::Comma
     }
     command
 }
+
+pub mod http_stub;

@@ -2,6 +2,7 @@
 //! library, through real files, real loopback HTTP, real datagram sockets and real child
 //! processes. One test binary, so the agent library is linked once.
 
+mod callback;
 mod common;
 mod jwt;
 mod state;
