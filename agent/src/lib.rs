@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod callback;
 pub mod gpu;
+pub mod probe;
 pub mod state;
 pub mod systemd;

@@ -5,6 +5,7 @@
 mod callback;
 mod common;
 mod jwt;
+mod probe;
 mod state;
 mod state_crash;
 mod systemd;
