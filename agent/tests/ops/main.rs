@@ -4,6 +4,7 @@
 
 mod callback;
 mod common;
+mod install_script;
 mod jwt;
 mod probe;
 mod state;
