@@ -13,7 +13,7 @@ const DIR_ENV: &str = "GPU_AGENT_TEST_STATE_DIR";
 const RUN_ENV: &str = "GPU_AGENT_TEST_STATE_RUN";
 const CHILD: &str = "state_crash::put_loop_child";
 /// Acknowledged puts to wait for before killing the writer.
-const ACKS_BEFORE_KILL: usize = 150;
+const ACKS_BEFORE_KILL: usize = 60;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
