@@ -2,7 +2,7 @@
 //! dump nor response timing reveals a configured key.
 
 use sha2::{Digest, Sha256};
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 /// The SHA-256 digest of one secret.
 pub type SecretDigest = [u8; 32];
@@ -23,26 +23,16 @@ pub fn parse_hex_digest(hex_digest: &str) -> Option<SecretDigest> {
 pub fn find(digests: &[SecretDigest], presented: &str) -> Option<usize> {
     let presented = sha256(presented);
     let mut found = Choice::from(0);
-    let mut position = 0usize;
-    for (index, digest) in digests.iter().enumerate() {
+    let mut position = 0u64;
+    for (index, digest) in (0u64..).zip(digests) {
         let matches = digest.ct_eq(&presented);
-        // Branch-free select keeps the loop's timing independent of the match position.
-        position = usize::conditional_select_index(position, index, matches);
+        // A branch-free select, so no iteration takes longer because it matched.
+        position = u64::conditional_select(&position, &index, matches);
         found |= matches;
     }
-    bool::from(found).then_some(position)
-}
-
-/// `subtle` has no `ConditionallySelectable` for `usize`; a mask does the same job.
-trait SelectIndex {
-    fn conditional_select_index(current: usize, candidate: usize, choose: Choice) -> usize;
-}
-
-impl SelectIndex for usize {
-    fn conditional_select_index(current: usize, candidate: usize, choose: Choice) -> usize {
-        let mask = (choose.unwrap_u8() as usize).wrapping_neg();
-        (current & !mask) | (candidate & mask)
-    }
+    bool::from(found)
+        .then(|| usize::try_from(position).ok())
+        .flatten()
 }
 
 #[cfg(test)]
