@@ -21,7 +21,11 @@ use crate::gpu::GpuConfig;
 /// Prefix of environment overrides.
 pub const ENV_PREFIX: &str = "GPU_AGENT_";
 /// Environment variables with the prefix that are not config keys.
-const ENV_NOT_KEYS: &[&str] = &["GPU_AGENT_CONFIG", "GPU_AGENT_LOG"];
+const ENV_NOT_KEYS: &[&str] = &[
+    "GPU_AGENT_CONFIG",
+    "GPU_AGENT_LOG",
+    "GPU_AGENT_PROBE_API_KEY",
+];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]

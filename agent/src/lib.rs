@@ -2,16 +2,18 @@
 //! these modules.
 
 pub mod api;
+pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod deployment;
 pub mod error;
 pub mod gpu;
+pub mod liveness;
 pub mod metrics;
 pub mod model_source;
+pub mod probe;
 pub mod server;
 pub mod serving;
+pub mod state;
+pub mod systemd;
 pub mod validation;
-
-mod stand_in;
-// Until the ops branch lands its modules under these names (see `stand_in`).
-pub use stand_in::{auth, callback, probe, state, systemd};

@@ -1,4 +1,8 @@
 //! `gpu-agent`: `serve` runs the daemon, `status` probes a running one.
+//!
+//! A `generate` subcommand (one-shot local generation through the runtime, no server) is
+//! planned by the runtime work; it belongs in [`Command`] beside these two, as a thin call
+//! into the runtime crate.
 
 use std::path::PathBuf;
 
@@ -25,11 +29,17 @@ enum Command {
     },
     /// Probe a running agent: exit 0 ready, 1 up but not ready, 2 unreachable.
     Status {
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        #[arg(long, default_value = gpu_agent::probe::DEFAULT_URL)]
         url: String,
         /// Print JSON instead of one line.
         #[arg(long)]
         json: bool,
+        /// Sent as x-api-key to /v1/gpus for the GPU summary (readiness needs no key).
+        #[arg(long, env = "GPU_AGENT_PROBE_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// Seconds to wait for each answer before calling the agent unreachable.
+        #[arg(long, default_value_t = gpu_agent::probe::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
     },
 }
 
@@ -37,8 +47,28 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Status { url, json } => std::process::exit(gpu_agent::probe::run(&url, json)),
+        Command::Status {
+            url,
+            json,
+            api_key,
+            timeout,
+        } => std::process::exit(status(&url, json, api_key, timeout)),
     }
+}
+
+/// Prints the probe's line (or JSON) and returns its exit code.
+fn status(url: &str, json: bool, api_key: Option<String>, timeout_s: u64) -> i32 {
+    let options = gpu_agent::probe::ProbeOptions {
+        timeout: std::time::Duration::from_secs(timeout_s.max(1)),
+        api_key,
+    };
+    let outcome = gpu_agent::probe::probe_with(url, &options);
+    if json {
+        println!("{}", outcome.json());
+    } else {
+        println!("{}", outcome.line());
+    }
+    outcome.exit_code()
 }
 
 fn init_logging(format: LogFormat) {

@@ -21,10 +21,11 @@ use crate::config::AgentConfig;
 use crate::deployment::lifecycle::Lifecycle;
 use crate::deployment::registry::Registry;
 use crate::gpu::{record_gpu_gauges, AdmissionPolicy, DeviceCatalog, GpuInventory};
+use crate::liveness::{self, Liveness};
 use crate::model_source::ModelSources;
 use crate::serving::ServingBackend;
 use crate::state::StateStore;
-use crate::systemd;
+use crate::systemd::{self, Heartbeat, Watchdog, WatchdogTask};
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -182,32 +183,55 @@ pub async fn run(
 
     restore(&state);
     systemd::notify_ready();
-    tokio::spawn(feed_watchdog(Arc::clone(&state)));
+    let watchdog = start_watchdog(&state);
     tokio::spawn(refresh_gpu_gauges(Arc::clone(&state)));
 
     shutdown.await;
     drain(&state).await;
     let _ = stop_http.send(());
     // Streams still open after the drain are cut after a short grace period.
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
+    let served = match tokio::time::timeout(HTTP_CLOSE_GRACE, server).await {
         Ok(Ok(result)) => result.map_err(StartError::Serve),
         Ok(Err(join)) => Err(StartError::Serve(std::io::Error::other(join.to_string()))),
         Err(_) => {
             tracing::warn!("connections still open after the drain; closing them");
             Ok(())
         }
+    };
+    if let Some(watchdog) = watchdog {
+        watchdog.stop();
     }
+    served
 }
+
+/// How long open connections may outlive the drain before the server stops anyway.
+const HTTP_CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long queued status-callback events may take to go out at shutdown.
+const CALLBACK_FLUSH_GRACE: Duration = Duration::from_secs(3);
 
 /// Reloads persisted deployments and restarts the deploys that were READY or underway.
 fn restore(state: &SharedState) {
     match state.registry.restore() {
         Ok(restored) => {
+            for file in &restored.quarantined {
+                tracing::error!(
+                    original = %file.original.display(),
+                    moved_to = %file.moved_to.display(),
+                    reason = %file.reason,
+                    "state record of an unknown shape quarantined"
+                );
+            }
             tracing::info!(
                 redeploying = restored.redeploy.len(),
                 completed_undeploys = restored.completed_undeploys.len(),
+                quarantined = restored.quarantined.len(),
                 "state restored"
             );
+            systemd::notify_status(&format!(
+                "serving on {}; {} deployments restored",
+                state.config.listen,
+                restored.redeploy.len()
+            ));
             for id in restored.redeploy {
                 state.lifecycle.spawn_deploy(id);
             }
@@ -218,11 +242,13 @@ fn restore(state: &SharedState) {
 }
 
 /// SIGTERM: readiness off and new work refused at once, then every serving deployment
-/// drains its in-flight requests (bounded by `drain_timeout_s`). Deployments stay
-/// recorded as they were, so the next start serves them again.
+/// drains its in-flight requests (bounded by `drain_timeout_s`), and queued status
+/// callbacks get a moment to go out. Deployments stay recorded as they were, so the next
+/// start serves them again.
 async fn drain(state: &SharedState) {
     state.status.draining.store(true, Ordering::SeqCst);
     systemd::notify_stopping();
+    systemd::notify_status("draining for shutdown");
     let timeout = state.config.drain_timeout();
     tracing::info!(?timeout, "draining for shutdown");
     let drains: Vec<_> = state
@@ -240,33 +266,31 @@ async fn drain(state: &SharedState) {
     for drain in drains {
         let _ = drain.await;
     }
-}
-
-/// Sends WATCHDOG=1 at half the configured interval, but only while every serving
-/// deployment's loops make progress (their heartbeat grows).
-async fn feed_watchdog(state: SharedState) {
-    let Some(interval) = systemd::watchdog_interval() else {
-        return;
-    };
-    let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    let mut ticker = tokio::time::interval(interval / 2);
-    loop {
-        ticker.tick().await;
-        let mut alive = true;
-        let mut seen = std::collections::HashMap::new();
-        for (id, handle) in state.registry.handles() {
-            let beat = handle.heartbeat();
-            if last.get(&id).is_some_and(|previous| *previous >= beat) {
-                tracing::error!(deployment = %id, "serving loop made no progress; withholding WATCHDOG=1");
-                alive = false;
-            }
-            seen.insert(id, beat);
-        }
-        last = seen;
-        if alive {
-            systemd::notify_watchdog();
+    let registry = Arc::clone(&state.registry);
+    if let Ok(stats) =
+        tokio::task::spawn_blocking(move || registry.close_callback(CALLBACK_FLUSH_GRACE)).await
+    {
+        if stats.pending + stats.in_flight > 0 {
+            tracing::warn!(
+                ?stats,
+                "status callback events left undelivered at shutdown"
+            );
         }
     }
+}
+
+/// Starts the systemd watchdog when systemd asked for one (`WatchdogSec`): `WATCHDOG=1`
+/// at half the interval, only while the runtime and every serving loop make progress.
+fn start_watchdog(state: &SharedState) -> Option<WatchdogTask> {
+    let interval = systemd::watchdog_interval()?;
+    let heartbeat = Heartbeat::new();
+    // Beats several times per watchdog tick, so one late wake-up is not "no progress".
+    liveness::spawn_runtime_heartbeat(
+        heartbeat.clone(),
+        (interval / 8).max(Duration::from_millis(5)),
+    );
+    let mut check = Liveness::new(Arc::clone(&state.registry), heartbeat);
+    Some(Watchdog::new(move || check.progressed()).spawn(interval))
 }
 
 /// Keeps the GPU memory gauges current.

@@ -86,7 +86,7 @@ fn lucidworks_routes_need_a_bearer_token_with_the_right_scope() {
         None,
     );
     assert_eq!(wrong_scope.status, 403, "{}", wrong_scope.text);
-    assert_eq!(wrong_scope.error_code(), "MISSING_SCOPE");
+    assert_eq!(wrong_scope.error_code(), "INSUFFICIENT_SCOPE");
     let full = format!("Bearer {LW_TOKEN}");
     assert_eq!(
         agent
@@ -121,4 +121,82 @@ fn health_routes_are_open_and_metrics_are_open_on_loopback() {
         .header("content-type")
         .unwrap()
         .starts_with("text/plain"));
+}
+
+/// An RS256 token signed with the committed test-only key (`tests/fixtures/jwt/`).
+fn jwt(private_pem: &str, claims: &serde_json::Value) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = std::fs::read(crate::support::fixtures().join("jwt").join(private_pem))
+        .expect("test key is committed");
+    let key = EncodingKey::from_rsa_pem(&pem).expect("test key parses");
+    jsonwebtoken::encode(&Header::new(Algorithm::RS256), claims, &key).expect("token signs")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[test]
+fn lucidworks_jwts_are_checked_for_signature_expiry_and_scope() {
+    let public = crate::support::fixtures().join("jwt/test-rsa-public.pem");
+    let agent = Agent::start(AgentConfig::default().jwt_public_key(&public));
+    let manage = "/customers/acme/ai/deployments";
+    let get = |token: &str| {
+        let header = format!("Bearer {token}");
+        agent.request("GET", manage, &[("authorization", header.as_str())], None)
+    };
+    let fresh = jwt(
+        "test-rsa-private.pem",
+        &json!({"sub": "lw-indexer", "exp": unix_now() + 600, "scope": "machinelearning.model machinelearning.predict"}),
+    );
+    let ok = get(&fresh);
+    assert_eq!(ok.status, 200, "{}", ok.text);
+
+    // Past exp by more than the 60 s leeway.
+    let expired = jwt(
+        "test-rsa-private.pem",
+        &json!({"exp": unix_now() - 3600, "scope": "machinelearning.model"}),
+    );
+    let reply = get(&expired);
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(reply.error_code(), "TOKEN_EXPIRED");
+
+    let predict_only = jwt(
+        "test-rsa-private.pem",
+        &json!({"exp": unix_now() + 600, "scope": "machinelearning.predict"}),
+    );
+    let reply = get(&predict_only);
+    assert_eq!(reply.status, 403, "{}", reply.text);
+    assert_eq!(reply.error_code(), "INSUFFICIENT_SCOPE");
+
+    let forged = jwt(
+        "test-rsa-other-private.pem",
+        &json!({"exp": unix_now() + 600, "scope": "machinelearning.model"}),
+    );
+    let reply = get(&forged);
+    assert_eq!(reply.status, 401, "{}", reply.text);
+    assert_eq!(reply.error_code(), "INVALID_CREDENTIALS");
+}
+
+#[test]
+fn a_jwt_names_who_created_a_lucidworks_deployment() {
+    let public = crate::support::fixtures().join("jwt/test-rsa-public.pem");
+    let agent = Agent::start(AgentConfig::default().jwt_public_key(&public));
+    let token = jwt(
+        "test-rsa-private.pem",
+        &json!({"sub": "lw-indexer", "exp": unix_now() + 600, "scope": "machinelearning.model"}),
+    );
+    let header = format!("Bearer {token}");
+    let body = json!({"modelId": "m", "region": "r", "config": {"deviceType": "cpu"}});
+    let created = agent.request(
+        "POST",
+        "/customers/acme/ai/deployments",
+        &[("authorization", header.as_str())],
+        Some(&body),
+    );
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(created.json["createdBy"], "lw-indexer");
 }

@@ -11,6 +11,7 @@ mod kore_validation;
 mod lucidworks;
 mod model_sources;
 mod native;
+mod probe;
 mod recovery;
 mod status_callback;
 mod support;

@@ -110,9 +110,14 @@ fn a_corrupt_state_file_is_quarantined_and_reported_and_the_rest_restored() {
     std::fs::write(&corrupt, b"{\"id\": \"dep-corr").unwrap();
     agent.restart();
     assert!(!corrupt.exists(), "the corrupt file was moved away");
-    let quarantine = agent.state_dir().join("quarantine");
+    let quarantine = agent.state_dir().join("quarantine").join("deployments");
     let moved: Vec<_> = std::fs::read_dir(&quarantine).unwrap().flatten().collect();
     assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(
+        std::fs::read(moved[0].path()).unwrap(),
+        b"{\"id\": \"dep-corr",
+        "kept byte for byte for inspection"
+    );
     assert!(agent.log().contains("quarantined"), "{}", agent.log());
     assert_eq!(
         agent.get_with_key("/v1/deployments/outside").json["phase"],

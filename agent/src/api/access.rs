@@ -1,15 +1,12 @@
 //! Credentials per surface: `x-api-key` for Kore and native routes, `Authorization:
-//! Bearer` with a scope for Lucidworks routes.
+//! Bearer` with a scope for Lucidworks routes. The checks themselves live in
+//! [`crate::auth`]; this module picks the header and shapes the refusal.
 
 use axum::http::{HeaderMap, StatusCode};
 
 use crate::auth::{AuthError, Authenticator, Principal};
+pub use crate::auth::{SCOPE_MANAGE, SCOPE_PREDICT};
 use crate::error::ApiError;
-
-/// Scope to create, list and delete Lucidworks deployments.
-pub const SCOPE_MANAGE: &str = "machinelearning.model";
-/// Scope to call the Lucidworks prediction API.
-pub const SCOPE_PREDICT: &str = "machinelearning.predict";
 
 /// The request must carry an accepted `x-api-key` (header names are case-insensitive).
 pub fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -30,9 +27,6 @@ pub fn require_scope(
 }
 
 fn denied(error: AuthError) -> ApiError {
-    let status = match error {
-        AuthError::MissingScope { .. } => StatusCode::FORBIDDEN,
-        _ => StatusCode::UNAUTHORIZED,
-    };
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
     ApiError::new(status, error.code(), error.to_string())
 }

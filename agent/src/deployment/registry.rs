@@ -16,10 +16,10 @@ use super::record::{
     new_id, Deployment, DockJob, JobAction, JobStatus, LucidworksOrigin, DEPLOYMENTS, JOBS,
 };
 use super::spec::DeploymentSpec;
-use crate::callback::StatusCallback;
+use crate::callback::{CallbackStats, StatusCallback};
 use crate::metrics;
 use crate::serving::{ServingHandle, ServingStatus};
-use crate::state::{StateError, StateStore};
+use crate::state::{QuarantinedFile, StateError, StateStore};
 
 #[derive(Debug, Error)]
 pub enum RegistryError {
@@ -130,7 +130,8 @@ impl Entries {
 pub struct Registry {
     entries: Mutex<Entries>,
     store: StateStore,
-    callback: StatusCallback,
+    /// Taken at shutdown so queued events get a grace period to go out.
+    callback: Mutex<Option<StatusCallback>>,
 }
 
 /// What [`Registry::restore`] found.
@@ -140,6 +141,9 @@ pub struct Restored {
     pub redeploy: Vec<String>,
     /// Undeploys interrupted by the restart, now completed (nothing was loaded any more).
     pub completed_undeploys: Vec<String>,
+    /// Records that were JSON but not a deployment or job (e.g. from an incompatible
+    /// version), set aside rather than failing the whole restore.
+    pub quarantined: Vec<QuarantinedFile>,
 }
 
 impl Registry {
@@ -147,7 +151,7 @@ impl Registry {
         Registry {
             entries: Mutex::new(Entries::default()),
             store,
-            callback,
+            callback: Mutex::new(Some(callback)),
         }
     }
 
@@ -160,10 +164,14 @@ impl Registry {
     /// Loads the persisted records. Deployments that were READY or on their way restart
     /// from PENDING; interrupted undeploys complete.
     pub fn restore(&self) -> Result<Restored, StateError> {
-        let deployments: Vec<Deployment> = self.store.list(DEPLOYMENTS)?;
-        let jobs: Vec<DockJob> = self.store.list(JOBS)?;
+        let (deployments, mut quarantined) = self.store.restore::<Deployment>(DEPLOYMENTS)?;
+        let (jobs, odd_jobs) = self.store.restore::<DockJob>(JOBS)?;
+        quarantined.extend(odd_jobs);
         let mut entries = self.lock();
-        let mut restored = Restored::default();
+        let mut restored = Restored {
+            quarantined,
+            ..Restored::default()
+        };
         for job in jobs {
             entries.jobs.insert(job.id.clone(), job);
         }
@@ -468,7 +476,11 @@ impl Registry {
             previous = previous.map(Phase::as_str),
             "deployment phase"
         );
-        self.callback.send(serde_json::json!({
+        let callback = self.callback.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(callback) = callback.as_ref() else {
+            return;
+        };
+        callback.send(serde_json::json!({
             "deploymentId": record.id,
             "modelId": record.spec.model_id,
             "phase": record.phase,
@@ -476,6 +488,17 @@ impl Registry {
             "failure": record.failure,
             "at": record.updated_at,
         }));
+    }
+
+    /// Stops the status callback, giving queued events up to `grace` to be delivered.
+    /// Blocking. Phase changes after this are logged only.
+    pub fn close_callback(&self, grace: std::time::Duration) -> CallbackStats {
+        let callback = self
+            .callback
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        callback.map_or_else(CallbackStats::default, |c| c.shutdown(grace))
     }
 
     /// Becomes true once an undeploy of deployment `id` is accepted.

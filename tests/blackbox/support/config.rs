@@ -16,6 +16,8 @@ pub struct AgentConfig {
     pub execution: &'static str,
     pub body_limit_bytes: Option<usize>,
     pub drain_timeout_s: u64,
+    /// `[auth] jwt_public_key_pem`.
+    pub jwt_public_key: Option<PathBuf>,
     /// Extra top-level TOML lines.
     pub extra: String,
 }
@@ -31,6 +33,7 @@ impl Default for AgentConfig {
             execution: "cpu",
             body_limit_bytes: None,
             drain_timeout_s: 10,
+            jwt_public_key: None,
             extra: String::new(),
         }
     }
@@ -61,6 +64,11 @@ impl AgentConfig {
         self
     }
 
+    pub fn jwt_public_key(mut self, pem: &Path) -> Self {
+        self.jwt_public_key = Some(pem.to_owned());
+        self
+    }
+
     pub fn nvml(mut self, library: &Path) -> Self {
         self.nvml_library = Some(library.to_owned());
         self
@@ -87,6 +95,9 @@ impl AgentConfig {
             "bearer_tokens = [{{ token = \"{LW_TOKEN}\", scopes = [\"machinelearning.model\", \"machinelearning.predict\"] }}, \
              {{ token = \"{LW_PREDICT_ONLY}\", scopes = [\"machinelearning.predict\"] }}]"
         );
+        if let Some(pem) = &self.jwt_public_key {
+            let _ = writeln!(t, "jwt_public_key_pem = {}", q(pem));
+        }
         let _ = writeln!(t, "[gpu]");
         let _ = writeln!(t, "execution = \"{}\"", self.execution);
         if let Some(library) = &self.nvml_library {
