@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::deployment::phase::Phase;
 
@@ -45,6 +45,14 @@ impl Outcome {
     }
 }
 
+/// Bucket bounds (seconds) of the latency histograms: 1 ms to 5 min, the request timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0,
+];
+/// Bucket bounds of the per-step batch size: powers of two up to the largest maxBatchSize.
+const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 static EXPORTER: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder for this process (once) and describes every metric.
@@ -52,7 +60,19 @@ pub fn install() -> Result<PrometheusHandle, String> {
     if let Some(handle) = EXPORTER.get() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new()
+    // Without buckets the exporter renders summaries; SPEC §7 asks for histograms.
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in [
+        (BATCH_SIZE, BATCH_SIZE_BUCKETS),
+        (TIME_TO_FIRST_TOKEN_SECONDS, LATENCY_BUCKETS),
+        (INTER_TOKEN_LATENCY_SECONDS, LATENCY_BUCKETS),
+        (REQUEST_DURATION_SECONDS, LATENCY_BUCKETS),
+    ] {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+            .map_err(|e| format!("histogram buckets for {name}: {e}"))?;
+    }
+    let handle = builder
         .install_recorder()
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
     describe();

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{Agent, AgentConfig, HangingHub, Reply};
+use crate::support::{Agent, AgentConfig, Endpoint, HangingHub, Reply};
 
 /// A valid Kore deploy body for `device_type`.
 pub fn kore_body(device_type: &str) -> Value {
@@ -15,7 +15,7 @@ pub fn kore_body(device_type: &str) -> Value {
     })
 }
 
-pub fn kore_deploy(agent: &Agent, model: &str, device_type: &str) -> Reply {
+pub fn kore_deploy(agent: &Endpoint, model: &str, device_type: &str) -> Reply {
     agent.post_json(
         &format!("/api/public/models/{model}/deploy?modelType=openSource"),
         &kore_body(device_type),
@@ -23,7 +23,7 @@ pub fn kore_deploy(agent: &Agent, model: &str, device_type: &str) -> Reply {
 }
 
 /// Polls a dock-status job until it is no longer IN_PROGRESS.
-pub fn wait_job(agent: &Agent, job: &str) -> Reply {
+pub fn wait_job(agent: &Endpoint, job: &str) -> Reply {
     agent.poll(
         &format!("/api/public/dock-status/{job}"),
         "the job to end",

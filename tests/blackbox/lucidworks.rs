@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::kore_lifecycle::{kore_deploy, wait_job};
-use crate::support::{Agent, AgentConfig, Reply, LW_TOKEN};
+use crate::support::{Agent, AgentConfig, Endpoint, Reply, LW_TOKEN};
 
 const CUSTOMER: &str = "/customers/acme/ai/deployments";
 
@@ -12,7 +12,7 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-fn lw(agent: &Agent, method: &str, path: &str, body: Option<&Value>) -> Reply {
+fn lw(agent: &Endpoint, method: &str, path: &str, body: Option<&Value>) -> Reply {
     let auth = bearer(LW_TOKEN);
     agent.request(method, path, &[("authorization", auth.as_str())], body)
 }
@@ -32,7 +32,7 @@ fn create_body(model: &str) -> Value {
     })
 }
 
-fn wait_state(agent: &Agent, id: &str, states: &[&str]) -> Reply {
+fn wait_state(agent: &Endpoint, id: &str, states: &[&str]) -> Reply {
     let deadline = std::time::Instant::now() + crate::support::PATIENCE;
     loop {
         let reply = lw(agent, "GET", &format!("{CUSTOMER}/{id}"), None);

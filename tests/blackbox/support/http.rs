@@ -1,11 +1,12 @@
 //! A small client over ureq 2, which reports non-2xx statuses as errors: wrapped once here
 //! so every test sees a status, headers and a body.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Agent, API_KEY};
+use super::{API_KEY, PATIENCE};
 
 /// A reply of any status.
 #[derive(Debug, Clone)]
@@ -82,7 +83,35 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8
     }
 }
 
-impl Agent {
+/// Where an agent answers (a child process or an in-process server), with the requests
+/// tests send it. `log` is shown when a poll gives up.
+pub struct Endpoint {
+    pub port: u16,
+    base: String,
+    log: Option<PathBuf>,
+}
+
+impl Endpoint {
+    pub fn new(port: u16, log: Option<PathBuf>) -> Self {
+        Endpoint {
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the agent logged so far (all runs); empty for in-process agents.
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default()
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         send("GET", &self.url(path), &[], None)
     }
@@ -109,6 +138,34 @@ impl Agent {
     ) -> Reply {
         let bytes = body.map(|b| b.to_string().into_bytes());
         send(method, &self.url(path), headers, bytes.as_deref())
+    }
+
+    /// Polls `GET path` (with the API key) until `done` accepts the reply.
+    pub fn poll(&self, path: &str, what: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let reply = self.get_with_key(path);
+            if done(&reply) {
+                return reply;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what} on {path}; last reply {} {}\nlog:\n{}",
+                reply.status,
+                reply.text,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls the native status of `id` until its phase is one of `phases`.
+    pub fn wait_phase(&self, id: &str, phases: &[&str]) -> Reply {
+        self.poll(
+            &format!("/v1/deployments/{id}"),
+            &format!("phase in {phases:?}"),
+            |r| r.status == 200 && phases.contains(&r.json["phase"].as_str().unwrap_or("")),
+        )
     }
 }
 

@@ -6,13 +6,15 @@
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod in_process;
+pub mod scripted;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub use config::AgentConfig;
-pub use http::Reply;
+pub use http::{Endpoint, Reply};
 pub use hub::HangingHub;
 
 /// The API key every test config accepts.
@@ -34,7 +36,7 @@ pub fn fixtures() -> PathBuf {
         .expect("tests/fixtures exists")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
@@ -42,7 +44,7 @@ fn free_port() -> u16 {
 /// A running agent. Killed (SIGKILL) when dropped; its state directory outlives restarts.
 pub struct Agent {
     child: Option<Child>,
-    pub port: u16,
+    endpoint: Endpoint,
     pub dir: tempfile::TempDir,
     config: AgentConfig,
     env: Vec<(String, String)>,
@@ -56,9 +58,11 @@ impl Agent {
 
     pub fn start_with_env(config: AgentConfig, env: &[(&str, &str)]) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir for the agent");
+        let port = free_port();
+        let endpoint = Endpoint::new(port, Some(dir.path().join("agent.log")));
         let mut agent = Agent {
             child: None,
-            port: free_port(),
+            endpoint,
             dir,
             config,
             env: env
@@ -78,14 +82,9 @@ impl Agent {
         self.dir.path().join("agent.log")
     }
 
-    /// Everything the agent logged so far (all runs).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
     fn launch(&mut self) {
         let config_path = self.dir.path().join("agent.toml");
-        let text = self.config.render(self.port, &self.state_dir());
+        let text = self.config.render(self.endpoint.port, &self.state_dir());
         std::fs::write(&config_path, text).expect("write agent.toml");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -136,10 +135,6 @@ impl Agent {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
     /// `kill -9`, then start again on the same state directory and port.
     pub fn kill9_and_restart(&mut self) {
         self.kill9();
@@ -179,33 +174,14 @@ impl Agent {
         assert!(self.child.is_none(), "stop the agent before restarting it");
         self.launch();
     }
+}
 
-    /// Polls `GET path` (with the API key) until `done` accepts the reply.
-    pub fn poll(&self, path: &str, what: &str, done: impl Fn(&Reply) -> bool) -> Reply {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let reply = self.get_with_key(path);
-            if done(&reply) {
-                return reply;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited for {what} on {path}; last reply {} {}\nlog:\n{}",
-                reply.status,
-                reply.text,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+impl std::ops::Deref for Agent {
+    type Target = Endpoint;
 
-    /// Polls the native status of `id` until its phase is one of `phases`.
-    pub fn wait_phase(&self, id: &str, phases: &[&str]) -> Reply {
-        self.poll(
-            &format!("/v1/deployments/{id}"),
-            &format!("phase in {phases:?}"),
-            |r| r.status == 200 && phases.contains(&r.json["phase"].as_str().unwrap_or("")),
-        )
+    /// The HTTP helpers (`get`, `post_json`, `poll`, ...) of [`Endpoint`].
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
     }
 }
 
