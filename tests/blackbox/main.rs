@@ -16,6 +16,7 @@ mod model_sources;
 mod native;
 mod probe;
 mod recovery;
+mod serving_end_to_end;
 mod status_callback;
 mod support;
 mod systemd_notify;

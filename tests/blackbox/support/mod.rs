@@ -150,29 +150,48 @@ impl Agent {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn sigterm_and_wait(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("agent is running");
+        let log = self.log_path();
+        let child = self.sigterm();
+        wait_exit(child, &log)
+    }
+
+    /// Sends SIGTERM and waits for the exit on another thread, so the test can keep
+    /// talking to the draining agent.
+    pub fn sigterm_in_background(&mut self) -> std::thread::JoinHandle<ExitStatus> {
+        let log = self.log_path();
+        let child = self.sigterm();
+        std::thread::spawn(move || wait_exit(child, &log))
+    }
+
+    fn sigterm(&mut self) -> Child {
+        let child = self.child.take().expect("agent is running");
         let pid = i32::try_from(child.id()).expect("pid fits in i32");
         // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
         let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
         assert_eq!(sent, 0, "SIGTERM delivered");
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait for the agent") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gpu-agent did not exit after SIGTERM; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        child
     }
 
     /// Starts again after a stop, same state directory and port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the agent before restarting it");
         self.launch();
+    }
+}
+
+/// Waits (bounded) for a stopping agent to exit.
+fn wait_exit(mut child: Child, log: &Path) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the agent") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gpu-agent did not exit after SIGTERM; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
