@@ -202,7 +202,28 @@ pub struct ReplicaStatus {
 ///
 /// INTEGRATION POINT: the runtime-backed implementation (candle + continuous batcher,
 /// CTranslate2) goes here. Until then every load fails with `BACKEND_UNAVAILABLE`, so
-/// deploys reach LOADING and fail with a clear reason.
+/// deploys reach LOADING and fail with a clear reason. What the implementation owes the
+/// control plane:
+///
+/// - `load` (blocking, on a `spawn_blocking` thread): call `progress.step` on entering
+///   CONVERTING (ctranslate2 only, skipped on a cache hit; the conversion cache belongs
+///   under `config.state_dir`, reused when `spec.reuse_cached_artifacts` and still valid),
+///   LOADING and WARMING; start `placement.initial(spec.scaling.min_replicas)` replicas
+///   (`ReplicaDevice::Cuda { gpu }` → that CUDA device); run one warm-up generation on each;
+///   return only when all serve. Errors name the file/tensor (`MODEL_LOAD_FAILED`,
+///   `CONVERSION_FAILED`, `WARMUP_FAILED`, ...). Later replicas come from
+///   `placement.next_replica` when the queue presses (`scale_up_delay_ms`).
+/// - `submit`: never blocks; refuse with `QueueFull` past `config.batcher.max_queue`,
+///   `Draining` after `drain`, `PromptTooLong` when prompt + maxTokens exceed the context.
+///   Events: zero or more `Token`s then exactly one `Finished` or `Failed`
+///   (`DEADLINE_EXCEEDED` past `request.timeout`). A closed receiver means the client left:
+///   drop the sequence at the next step.
+/// - `heartbeat`: bumped by every serving loop iteration, idle ones included (it feeds the
+///   systemd watchdog); `drain`: refuse new work, wait for in-flight, release replicas.
+/// - per decode step, a `crate::metrics::BATCH_SIZE` sample (label `deployment` = modelId):
+///   the runtime knows nothing of the agent, so the adapter hands its batcher the name or a
+///   callback. The agent records the request-level metrics (TTFT, ITL, duration, outcome,
+///   tokens) itself from the events.
 pub fn runtime_backend(config: &AgentConfig) -> Arc<dyn ServingBackend> {
     let _ = config;
     Arc::new(UnavailableBackend)
