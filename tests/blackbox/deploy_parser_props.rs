@@ -150,3 +150,34 @@ proptest! {
         client_error(openai::parse_completion_request(bytes.as_bytes()))?;
     }
 }
+
+/// A handful of the same bodies through the real binary: the answer is never a 5xx and the
+/// agent keeps serving.
+#[test]
+fn arbitrary_deploy_bodies_over_http_are_never_answered_with_a_server_error() {
+    use crate::support::{Agent, AgentConfig};
+    use proptest::test_runner::{Config, TestRunner};
+    // Offline: a body that happens to be valid fails fast in FETCHING instead of going out.
+    let agent = Agent::start_with_env(AgentConfig::default(), &[("HF_HUB_OFFLINE", "1")]);
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let bodies = prop_oneof![arbitrary_json(), mutated_kore_body()];
+    let outcome = runner.run(&bodies, |body| {
+        let reply = agent.post_json("/api/public/models/prop-model/deploy", &body);
+        prop_assert!(
+            matches!(reply.status, 202 | 400 | 409 | 422),
+            "{body} → {} {}",
+            reply.status,
+            reply.text
+        );
+        prop_assert!(reply.json["error"]["code"].is_string() || reply.status == 202);
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    assert_eq!(agent.get("/healthz").status, 200);
+}
