@@ -1,4 +1,19 @@
 //! gpu-agent: the per-host daemon and CLI. The binary in `main.rs` is a thin edge over
 //! these modules.
 
+pub mod api;
+pub mod auth;
+pub mod callback;
+pub mod config;
+pub mod deployment;
+pub mod error;
 pub mod gpu;
+pub mod liveness;
+pub mod metrics;
+pub mod model_source;
+pub mod probe;
+pub mod server;
+pub mod serving;
+pub mod state;
+pub mod systemd;
+pub mod validation;

@@ -1,0 +1,241 @@
+//! Running generations for every surface: find the serving deployment, submit, follow the
+//! events (collecting a result or yielding a stream), and record the request metrics.
+//! Dropping a [`Generation`] drops the event receiver, which cancels the request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use futures::Stream;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::api::accepting_work;
+use crate::api::request_log::RequestLog;
+use crate::deployment::record::Deployment;
+use crate::deployment::spec::GenerationParams;
+use crate::error::{ApiError, RETRY_AFTER_NOT_READY, RETRY_AFTER_QUEUE_FULL};
+use crate::metrics::{self, Outcome};
+use crate::server::AppState;
+use crate::serving::{
+    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, ServingHandle,
+    SubmitRejection,
+};
+
+/// A READY deployment and its serving handle.
+pub struct Target {
+    pub deployment: Deployment,
+    pub handle: Arc<dyn ServingHandle>,
+}
+
+/// The READY deployment `key` (id or modelId) names; 503 while the agent drains or the
+/// deployment is not ready, 404 when there is none.
+pub fn target(state: &AppState, key: &str, log: &RequestLog) -> Result<Target, ApiError> {
+    accepting_work(state)?;
+    let (deployment, handle) = state.registry.serving(key)?;
+    log.deployment(&deployment.id);
+    Ok(Target { deployment, handle })
+}
+
+/// A request for `prompt` with merged, validated parameters.
+pub fn request(
+    state: &AppState,
+    prompt: String,
+    params: &GenerationParams,
+    seed: Option<u64>,
+) -> GenerateRequest {
+    GenerateRequest {
+        prompt,
+        temperature: params.temperature,
+        top_p: params.top_p,
+        top_k: params.top_k,
+        max_tokens: params.max_tokens,
+        stop: params.stop_sequences.clone(),
+        seed,
+        timeout: state.config.batcher.request_timeout(),
+    }
+}
+
+/// One step of a generation as the surfaces see it.
+#[derive(Debug)]
+pub enum Step {
+    Token { id: u32, text: String },
+    Finished(GenerateResult),
+    Failed(ApiError),
+}
+
+/// A submitted generation.
+pub struct Generation {
+    events: UnboundedReceiver<GenerateEvent>,
+    tracker: Tracker,
+    finished: bool,
+}
+
+/// Submits `request` to `target`; a refusal is answered at once (429, 503, 422).
+pub fn submit(target: &Target, request: GenerateRequest) -> Result<Generation, ApiError> {
+    let label = target.deployment.spec.model_id.clone();
+    match target.handle.submit(request) {
+        Ok(events) => Ok(Generation {
+            events,
+            tracker: Tracker::new(label),
+            finished: false,
+        }),
+        Err(rejection) => {
+            metrics::record_outcome(&label, Outcome::Rejected);
+            Err(rejected(&target.deployment.id, rejection))
+        }
+    }
+}
+
+fn rejected(deployment: &str, rejection: SubmitRejection) -> ApiError {
+    match rejection {
+        SubmitRejection::QueueFull { capacity } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "QUEUE_FULL",
+            format!(
+                "the queue of deployment {deployment} is full ({capacity} requests); retry later"
+            ),
+        )
+        .with_retry_after(RETRY_AFTER_QUEUE_FULL),
+        SubmitRejection::Draining => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DRAINING",
+            format!("deployment {deployment} is draining and takes no new requests"),
+        )
+        .with_retry_after(RETRY_AFTER_NOT_READY),
+        SubmitRejection::PromptTooLong {
+            prompt_tokens,
+            max_tokens,
+            limit,
+        } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "PROMPT_TOO_LONG",
+            format!(
+                "the prompt has {prompt_tokens} tokens; with maxTokens {max_tokens} that exceeds \
+                 the model's context of {limit} positions"
+            ),
+        )
+        .with_field("prompt"),
+    }
+}
+
+/// A generation that failed after it was accepted.
+pub fn failure_error(failure: GenerateFailure) -> ApiError {
+    let status = if failure.code == "DEADLINE_EXCEEDED" {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let code: &'static str = match failure.code.as_str() {
+        "DEADLINE_EXCEEDED" => "DEADLINE_EXCEEDED",
+        _ => "GENERATION_FAILED",
+    };
+    ApiError::new(status, code, failure.message)
+}
+
+impl Generation {
+    /// The next step, `None` after the final one.
+    pub async fn next(&mut self) -> Option<Step> {
+        if self.finished {
+            return None;
+        }
+        let step = match self.events.recv().await {
+            Some(GenerateEvent::Token { id, text }) => {
+                self.tracker.token();
+                return Some(Step::Token { id, text });
+            }
+            Some(GenerateEvent::Finished(result)) => {
+                self.tracker.finish(&result);
+                Step::Finished(result)
+            }
+            Some(GenerateEvent::Failed(failure)) => {
+                self.tracker.fail();
+                Step::Failed(failure_error(failure))
+            }
+            None => {
+                self.tracker.fail();
+                Step::Failed(ApiError::internal(
+                    "the serving loop ended the request without a result",
+                ))
+            }
+        };
+        self.finished = true;
+        Some(step)
+    }
+
+    /// Waits for the result.
+    pub async fn complete(mut self) -> Result<GenerateResult, ApiError> {
+        loop {
+            match self.next().await {
+                Some(Step::Token { .. }) => continue,
+                Some(Step::Finished(result)) => return Ok(result),
+                Some(Step::Failed(error)) => return Err(error),
+                None => return Err(ApiError::internal("the generation already ended")),
+            }
+        }
+    }
+
+    /// The steps as a stream ending after the final one. Dropping the stream (the client
+    /// disconnected) cancels the request.
+    pub fn into_stream(self) -> impl Stream<Item = Step> + Send {
+        futures::stream::unfold(self, |mut generation| async move {
+            generation.next().await.map(|step| (step, generation))
+        })
+    }
+}
+
+/// Per-request metrics. Dropped before an outcome was recorded means the client left.
+struct Tracker {
+    label: String,
+    started: Instant,
+    last_token: Option<Instant>,
+    done: bool,
+}
+
+impl Tracker {
+    fn new(label: String) -> Self {
+        Tracker {
+            label,
+            started: Instant::now(),
+            last_token: None,
+            done: false,
+        }
+    }
+
+    fn token(&mut self) {
+        let now = Instant::now();
+        match self.last_token {
+            None => metrics::record_first_token(&self.label, (now - self.started).as_secs_f64()),
+            Some(previous) => {
+                metrics::record_inter_token(&self.label, (now - previous).as_secs_f64())
+            }
+        }
+        self.last_token = Some(now);
+    }
+
+    fn finish(&mut self, result: &GenerateResult) {
+        let outcome = match result.finish_reason {
+            FinishReason::StopSequence => Outcome::Stop,
+            FinishReason::Length | FinishReason::Eos => Outcome::Ok,
+        };
+        metrics::record_outcome(&self.label, outcome);
+        metrics::record_finished(
+            &self.label,
+            self.started.elapsed().as_secs_f64(),
+            result.tokens.len(),
+        );
+        self.done = true;
+    }
+
+    fn fail(&mut self) {
+        metrics::record_outcome(&self.label, Outcome::Error);
+        self.done = true;
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if !self.done {
+            metrics::record_outcome(&self.label, Outcome::Cancelled);
+        }
+    }
+}

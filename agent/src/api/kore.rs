@@ -1,0 +1,151 @@
+//! Kore.ai-compatible deployment API (SPEC §2.1): deploy, undeploy, dock-status.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde_json::Value;
+
+use crate::api::body::{log_unknown_keys, parse_object, JsonObject};
+use crate::api::request_log::RequestLog;
+use crate::api::spec_fields::{self, Presence};
+use crate::api::{accepting_work, access, body_bytes, views};
+use crate::deployment::spec::{DeploymentSpec, ModelType};
+use crate::error::ApiError;
+use crate::gpu::DeviceCatalog;
+use crate::server::SharedState;
+use crate::validation::{check_enum, check_model_id, RuleViolation, MODEL_TYPES};
+
+/// Parses and validates a Kore deploy: the path's modelId, `?modelType=` and the body.
+/// Malformed JSON and wrong types are 400, broken ranges and enums 422; every error names
+/// the field. Never panics, whatever the bytes.
+pub fn parse_deploy_request(
+    model_id: &str,
+    model_type: Option<&str>,
+    body: &[u8],
+    catalog: &DeviceCatalog,
+) -> Result<DeploymentSpec, ApiError> {
+    check_model_id("modelId", model_id)?;
+    let model_type = match model_type {
+        None => ModelType::OpenSource,
+        Some(given) => match check_enum("modelType", MODEL_TYPES, given)? {
+            "fineTune" => ModelType::FineTune,
+            _ => ModelType::OpenSource,
+        },
+    };
+    let value = parse_object(body)?;
+    let root = JsonObject::root(&value)?;
+    let spec = deploy_fields(&root, model_id, model_type, catalog)?;
+    Ok(spec)
+}
+
+/// The Kore body's fields (also the native deploy body's).
+pub fn deploy_fields(
+    root: &JsonObject<'_>,
+    model_id: &str,
+    model_type: ModelType,
+    catalog: &DeviceCatalog,
+) -> Result<DeploymentSpec, ApiError> {
+    let name = spec_fields::name(root, None)?;
+    let reuse_cached_artifacts = spec_fields::reuse_cached_artifacts(root)?;
+    let hyper = root.object("hyperParameters")?.ok_or_else(|| {
+        ApiError::from(RuleViolation::missing(
+            "hyperParameters",
+            "an object with temperature, maxTokens, topP and topK",
+        ))
+    })?;
+    let generation = spec_fields::generation_params(&hyper, Presence::Required)?;
+    let scaling_obj = root.object("scalingParameters")?;
+    let scaling = spec_fields::scaling(scaling_obj.as_ref())?;
+    let device_type = spec_fields::device_type(root, catalog)?;
+    let optimization_obj = root.object("optimizationInfo")?;
+    let (backend, quantization) = spec_fields::optimization(optimization_obj.as_ref())?;
+    let mut objects = vec![root, &hyper];
+    objects.extend(scaling_obj.as_ref());
+    objects.extend(optimization_obj.as_ref());
+    log_unknown_keys("kore", &objects);
+    Ok(DeploymentSpec {
+        model_id: model_id.to_owned(),
+        name,
+        model_type,
+        reuse_cached_artifacts,
+        generation,
+        scaling,
+        device_type,
+        backend,
+        quantization,
+    })
+}
+
+fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
+}
+
+/// `POST /api/public/models/{modelId}/deploy?modelType=openSource|fineTune` → 202.
+pub async fn deploy(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    model_id: Result<Path<String>, PathRejection>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    accepting_work(&state)?;
+    let model_id = path_param(model_id)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::malformed(format!("the query string is not valid: {e}")))?;
+    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let spec = parse_deploy_request(
+        &model_id,
+        query.get("modelType").map(String::as_str),
+        &body,
+        &state.catalog,
+    )?;
+    let (record, job) = state.registry.create(spec, None)?;
+    log.deployment(&record.id);
+    state.lifecycle.spawn_deploy(record.id.clone());
+    Ok((StatusCode::ACCEPTED, Json(views::kore_accepted(&job))))
+}
+
+/// `POST /api/public/models/{modelId}/undeploy` → 202; drains, then frees.
+pub async fn undeploy(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    model_id: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    accepting_work(&state)?;
+    let model_id = path_param(model_id)?;
+    let started = state.registry.request_undeploy(&model_id)?;
+    log.deployment(&started.record.id);
+    state.lifecycle.spawn_undeploy(
+        started.record.id.clone(),
+        started.handle,
+        started.deploy_running,
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(views::kore_accepted(&started.job)),
+    ))
+}
+
+/// `GET /api/public/dock-status/{dockStatusId}`.
+pub async fn dock_status(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    job_id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    let job_id = path_param(job_id)?;
+    let (job, deployment) = state
+        .registry
+        .job(&job_id)
+        .ok_or_else(|| ApiError::not_found(format!("no dock-status job has id {job_id:?}")))?;
+    Ok(Json(views::dock_status(&job, deployment.as_ref())))
+}

@@ -1,0 +1,280 @@
+//! Lucidworks-compatible deployment and prediction API (SPEC §2.2).
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
+use crate::api::generate::{self, Target};
+use crate::api::request_log::RequestLog;
+use crate::api::spec_fields::{self, Presence};
+use crate::api::{accepting_work, access, body_bytes, views};
+use crate::deployment::record::LucidworksOrigin;
+use crate::deployment::spec::{DeploymentSpec, ModelType};
+use crate::error::ApiError;
+use crate::gpu::DeviceCatalog;
+use crate::server::SharedState;
+use crate::validation::{self as rules, check_model_id, RuleViolation};
+
+/// A validated create request.
+pub struct CreateRequest {
+    pub spec: DeploymentSpec,
+    pub region: String,
+    /// The `config` blob, verbatim.
+    pub config: Value,
+}
+
+/// Parses `{modelId, region, minReplicas, maxReplicas, config}`; the config blob carries the
+/// Kore keys flat (`deviceType`, `optimizationType`, `quantizationType`, `maxBatchSize`,
+/// `scaleUpDelay`, `scaleDownDelay`, `hyperParameters`, `name`, `isDeployedPreviously`).
+pub fn parse_create_request(
+    body: &[u8],
+    catalog: &DeviceCatalog,
+) -> Result<CreateRequest, ApiError> {
+    let value = parse_object(body)?;
+    let root = JsonObject::root(&value)?;
+    let model_id = root
+        .string("modelId")?
+        .ok_or_else(|| ApiError::from(RuleViolation::missing("modelId", "the model to deploy")))?
+        .to_owned();
+    check_model_id("modelId", &model_id)?;
+    let region = root.string("region")?.unwrap_or_default().to_owned();
+    let (min_replicas, max_replicas) = spec_fields::replicas(Some(&root))?;
+    let empty = json!({});
+    let config_value = match root.value("config") {
+        Some(v) if v.is_object() => v,
+        Some(other) => {
+            return Err(ApiError::wrong_type(
+                "config",
+                "an object",
+                type_name(other),
+            ))
+        }
+        None => &empty,
+    };
+    let config_object = JsonObject::nested("config", config_value)?;
+    let config = &config_object;
+    let name = spec_fields::name(config, Some(&model_id))?;
+    let reuse_cached_artifacts = spec_fields::reuse_cached_artifacts(config)?;
+    let hyper = config.object("hyperParameters")?;
+    let generation = match &hyper {
+        Some(hyper) => spec_fields::generation_params(hyper, Presence::Defaulted)?,
+        None => Default::default(),
+    };
+    let mut scaling = spec_fields::scaling(Some(config))?;
+    scaling.min_replicas = min_replicas;
+    scaling.max_replicas = max_replicas;
+    let device_type = spec_fields::device_type(config, catalog)?;
+    let (backend, quantization) = spec_fields::optimization(Some(config))?;
+    let mut objects = vec![&root, config];
+    objects.extend(hyper.as_ref());
+    log_unknown_keys("lucidworks", &objects);
+    Ok(CreateRequest {
+        spec: DeploymentSpec {
+            model_id,
+            name,
+            model_type: ModelType::OpenSource,
+            reuse_cached_artifacts,
+            generation,
+            scaling,
+            device_type,
+            backend,
+            quantization,
+        },
+        region,
+        config: config_value.clone(),
+    })
+}
+
+fn path_params<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
+}
+
+/// `POST /customers/{customerId}/ai/deployments` → 200 with state DEPLOYING.
+pub async fn create(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    customer_id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    accepting_work(&state)?;
+    let customer_id = path_params(customer_id)?;
+    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let request = parse_create_request(&body, &state.catalog)?;
+    let origin = LucidworksOrigin {
+        customer_id,
+        region: request.region,
+        config: request.config,
+        created_by: principal.subject,
+    };
+    let (record, _job) = state.registry.create(request.spec, Some(origin))?;
+    log.deployment(&record.id);
+    state.lifecycle.spawn_deploy(record.id.clone());
+    Ok(Json(views::lucidworks_deployment(&record)))
+}
+
+/// Whether `customer` may see a deployment: its own, and those made through other surfaces.
+fn visible_to(customer: &str, record: &crate::deployment::record::Deployment) -> bool {
+    record
+        .lucidworks
+        .as_ref()
+        .is_none_or(|origin| origin.customer_id == customer)
+}
+
+/// `GET /customers/{customerId}/ai/deployments`.
+pub async fn list(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    customer_id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    let customer_id = path_params(customer_id)?;
+    let all: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .filter(|s| visible_to(&customer_id, &s.record))
+        .map(|s| views::lucidworks_deployment(&s.record))
+        .collect();
+    Ok(Json(Value::Array(all)))
+}
+
+/// `GET /customers/{customerId}/ai/deployments/{id}` (id or modelId).
+pub async fn get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    let (customer_id, id) = path_params(params)?;
+    let snapshot = state
+        .registry
+        .lookup(&id)
+        .filter(|s| visible_to(&customer_id, &s.record))
+        .ok_or_else(|| ApiError::not_found(format!("no deployment has id or modelId {id:?}")))?;
+    Ok(Json(views::lucidworks_deployment(&snapshot.record)))
+}
+
+/// `DELETE /customers/{customerId}/ai/deployments/{id}` → state DELETING, then DELETED.
+pub async fn delete(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    params: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    accepting_work(&state)?;
+    let (customer_id, id) = path_params(params)?;
+    let visible = state
+        .registry
+        .lookup(&id)
+        .is_some_and(|s| visible_to(&customer_id, &s.record));
+    if !visible {
+        return Err(ApiError::not_found(format!(
+            "no deployment has id or modelId {id:?}"
+        )));
+    }
+    let started = state.registry.request_undeploy(&id)?;
+    log.deployment(&started.record.id);
+    state.lifecycle.spawn_undeploy(
+        started.record.id.clone(),
+        started.handle,
+        started.deploy_running,
+    );
+    Ok(Json(views::lucidworks_deployment(&started.record)))
+}
+
+/// `POST /ai/prediction/{useCase}/{deploymentId}`: `passthrough` generation for each item
+/// of `batch` (1–32), all submitted at once so the batcher runs them together.
+pub async fn predict(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    params: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_scope(&state.auth, &headers, access::SCOPE_PREDICT)?;
+    let (use_case, deployment_id) = path_params(params)?;
+    if use_case != "passthrough" {
+        return Err(ApiError::not_found(format!(
+            "prediction use case {use_case:?} is not served by this agent; use \"passthrough\""
+        )));
+    }
+    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let value = parse_object(&body)?;
+    let root = JsonObject::root(&value)?;
+    let texts = batch_texts(&root)?;
+    let overrides = match root.object("modelConfig")? {
+        Some(model_config) => spec_fields::generation_overrides(&model_config)?,
+        None => Default::default(),
+    };
+    let _ = root.value("useCaseConfig");
+    log_unknown_keys("lucidworks-prediction", &[&root]);
+    let target: Target = generate::target(&state, &deployment_id, &log)?;
+    let params = overrides.apply(&target.deployment.spec.generation, "modelConfig.topP")?;
+    let mut generations = Vec::with_capacity(texts.len());
+    for text in texts {
+        let request = generate::request(&state, text, &params, overrides.seed);
+        generations.push(generate::submit(&target, request)?);
+    }
+    let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
+    let mut predictions = Vec::with_capacity(results.len());
+    for result in results {
+        let result = result?;
+        log.tokens(result.prompt_tokens, result.tokens.len());
+        predictions.push(json!({
+            "response": result.text,
+            "tokensUsed": {
+                "promptTokens": result.prompt_tokens,
+                "completionTokens": result.tokens.len(),
+                "totalTokens": result.prompt_tokens + result.tokens.len(),
+            },
+        }));
+    }
+    Ok(Json(json!({ "predictions": predictions })))
+}
+
+/// `batch`: 1–32 objects with a string `text`.
+fn batch_texts(root: &JsonObject<'_>) -> Result<Vec<String>, ApiError> {
+    let batch = root.value("batch").ok_or_else(|| {
+        ApiError::from(RuleViolation::missing(
+            "batch",
+            "1 to 32 items of {\"text\": ...}",
+        ))
+    })?;
+    let items = batch
+        .as_array()
+        .ok_or_else(|| ApiError::wrong_type("batch", "an array", type_name(batch)))?;
+    let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    rules::PREDICTION_BATCH.check("batch", count).map_err(|_| {
+        ApiError::from(RuleViolation::new(
+            "OUT_OF_RANGE",
+            "batch",
+            format!(
+                "batch must hold {} to {} items, but {count} were given",
+                rules::PREDICTION_BATCH.min,
+                rules::PREDICTION_BATCH.max
+            ),
+        ))
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let path = format!("batch[{i}]");
+            let object = item
+                .as_object()
+                .ok_or_else(|| ApiError::wrong_type(&path, "an object", type_name(item)))?;
+            let text = object.get("text").ok_or_else(|| {
+                ApiError::from(RuleViolation::missing(&format!("{path}.text"), "a string"))
+            })?;
+            as_str(&format!("{path}.text"), text).map(str::to_owned)
+        })
+        .collect()
+}

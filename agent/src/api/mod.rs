@@ -1,0 +1,122 @@
+//! The HTTP surfaces. Each module translates one wire format into the internal deployment
+//! and generation types; none of them holds state of its own.
+
+pub mod access;
+pub mod body;
+pub mod generate;
+pub mod health;
+pub mod kore;
+pub mod lucidworks;
+pub mod native;
+pub mod openai;
+pub mod request_log;
+pub mod spec_fields;
+pub mod views;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{StatusCode, Uri};
+
+use crate::deployment::registry::{NotServing, RegistryError};
+use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
+use crate::server::AppState;
+
+/// The body, or 413 past the configured limit.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::malformed(format!("the request body could not be read: {rejection}"))
+        }
+    })
+}
+
+/// 503 once the agent is draining for shutdown, and in the moment before persisted
+/// deployments are restored (a deploy accepted then could race its own restored record).
+pub fn accepting_work(state: &AppState) -> Result<(), ApiError> {
+    if state.status.is_draining() {
+        Err(ApiError::draining())
+    } else if !state.status.is_restored() {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_READY",
+            "the agent is restoring its persisted deployments",
+        )
+        .with_retry_after(RETRY_AFTER_NOT_READY))
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+pub async fn method_not_allowed(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("{} does not accept this method", uri.path()),
+    )
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        let message = error.to_string();
+        match error {
+            RegistryError::DeployInProgress { .. } => {
+                ApiError::conflict("DEPLOY_IN_PROGRESS", message)
+            }
+            RegistryError::AlreadyDeployed { .. } => {
+                ApiError::conflict("ALREADY_DEPLOYED", message)
+            }
+            RegistryError::UndeployInProgress { .. } => {
+                ApiError::conflict("UNDEPLOY_IN_PROGRESS", message)
+            }
+            RegistryError::AlreadyUndeployed { .. } => ApiError::conflict("NOT_DEPLOYED", message),
+            RegistryError::NotFound(_) => ApiError::not_found(message),
+            RegistryError::Store(_) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "STATE_WRITE_FAILED",
+                message,
+            ),
+        }
+    }
+}
+
+impl From<NotServing> for ApiError {
+    fn from(error: NotServing) -> Self {
+        use crate::deployment::phase::Phase;
+        match error {
+            NotServing::NotFound(key) => {
+                ApiError::not_found(format!("no deployment has id or modelId {key:?}"))
+            }
+            NotServing::Phase {
+                deployment_id,
+                phase,
+            } if phase.is_deploying() || phase == Phase::Ready => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_READY",
+                format!("deployment {deployment_id} is {phase}, not READY yet"),
+            )
+            .with_retry_after(RETRY_AFTER_NOT_READY),
+            NotServing::Phase {
+                deployment_id,
+                phase: Phase::Draining,
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DRAINING",
+                format!("deployment {deployment_id} is DRAINING and takes no new requests"),
+            )
+            .with_retry_after(RETRY_AFTER_NOT_READY),
+            NotServing::Phase {
+                deployment_id,
+                phase,
+            } => ApiError::conflict(
+                "NOT_SERVING",
+                format!("deployment {deployment_id} is {phase}; deploy it again to serve it"),
+            ),
+        }
+    }
+}

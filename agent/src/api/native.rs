@@ -1,0 +1,292 @@
+//! Native API (SPEC §2.3): deployments with full status, and generation (JSON or SSE).
+//! `{id}` is a deployment id or a modelId.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
+use crate::api::generate::{self, Step};
+use crate::api::request_log::RequestLog;
+use crate::api::{accepting_work, access, body_bytes, kore, spec_fields, views};
+use crate::deployment::spec::ModelType;
+use crate::error::ApiError;
+use crate::server::SharedState;
+use crate::serving::GenerateResult;
+use crate::validation::{self as rules, check_enum, check_model_id, RuleViolation, MODEL_TYPES};
+
+/// Interval of SSE keep-alive comments, so proxies keep idle streams open.
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(value)| value)
+        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
+}
+
+/// `GET /v1/deployments`.
+pub async fn list(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    let deployments: Vec<Value> = state
+        .registry
+        .list()
+        .iter()
+        .map(views::native_deployment)
+        .collect();
+    Ok(Json(json!({ "deployments": deployments })))
+}
+
+/// `GET /v1/deployments/{id}`.
+pub async fn get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    let id = path_id(id)?;
+    let snapshot = state
+        .registry
+        .lookup(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no deployment has id or modelId {id:?}")))?;
+    Ok(Json(views::native_deployment(&snapshot)))
+}
+
+/// `POST /v1/deployments`: the Kore body plus `modelId` (and optional `modelType`) → 202.
+pub async fn create(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    accepting_work(&state)?;
+    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let value = parse_object(&body)?;
+    let root = JsonObject::root(&value)?;
+    let model_id = root
+        .string("modelId")?
+        .ok_or_else(|| ApiError::from(RuleViolation::missing("modelId", "the model to deploy")))?;
+    check_model_id("modelId", model_id)?;
+    let model_type = match root.string("modelType")? {
+        Some(given) if check_enum("modelType", MODEL_TYPES, given)? == "fineTune" => {
+            ModelType::FineTune
+        }
+        _ => ModelType::OpenSource,
+    };
+    let spec = kore::deploy_fields(&root, model_id, model_type, &state.catalog)?;
+    let (record, job) = state.registry.create(spec, None)?;
+    log.deployment(&record.id);
+    state.lifecycle.spawn_deploy(record.id.clone());
+    let snapshot = state.registry.lookup(&record.id);
+    let mut view = snapshot
+        .as_ref()
+        .map_or(Value::Null, views::native_deployment);
+    if let Some(object) = view.as_object_mut() {
+        object.insert("dockStatusId".to_owned(), Value::String(job.id));
+    }
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// `DELETE /v1/deployments/{id}` → 202; drains, then UNDEPLOYED.
+pub async fn delete(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    accepting_work(&state)?;
+    let id = path_id(id)?;
+    let started = state.registry.request_undeploy(&id)?;
+    log.deployment(&started.record.id);
+    state.lifecycle.spawn_undeploy(
+        started.record.id.clone(),
+        started.handle,
+        started.deploy_running,
+    );
+    let view = state
+        .registry
+        .lookup(&started.record.id)
+        .as_ref()
+        .map_or(Value::Null, views::native_deployment);
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// A parsed generate body.
+pub struct GenerateBody {
+    pub prompts: Vec<String>,
+    /// `prompt` was an array: answer with an array.
+    pub prompt_was_array: bool,
+    pub overrides: spec_fields::GenerationOverrides,
+    pub stream: bool,
+}
+
+/// `{"prompt": str | [str], "parameters": {...}, "stream": bool}`.
+pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
+    let value = parse_object(body)?;
+    let root = JsonObject::root(&value)?;
+    let prompt = root.value("prompt").ok_or_else(|| {
+        ApiError::from(RuleViolation::missing(
+            "prompt",
+            "a string or an array of strings",
+        ))
+    })?;
+    let (prompts, prompt_was_array) = match prompt {
+        Value::String(text) => (vec![text.clone()], false),
+        Value::Array(items) => {
+            let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
+            rules::PROMPT_COUNT.check("prompt", count).map_err(|_| {
+                ApiError::from(RuleViolation::new(
+                    "OUT_OF_RANGE",
+                    "prompt",
+                    format!(
+                        "prompt must hold {} to {} strings, but {count} were given",
+                        rules::PROMPT_COUNT.min,
+                        rules::PROMPT_COUNT.max
+                    ),
+                ))
+            })?;
+            let prompts = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| as_str(&format!("prompt[{i}]"), item).map(str::to_owned))
+                .collect::<Result<Vec<_>, _>>()?;
+            (prompts, true)
+        }
+        other => {
+            return Err(ApiError::wrong_type(
+                "prompt",
+                "a string or an array of strings",
+                type_name(other),
+            ))
+        }
+    };
+    let parameters = root.object("parameters")?;
+    let overrides = match &parameters {
+        Some(p) => spec_fields::generation_overrides(p)?,
+        None => Default::default(),
+    };
+    let stream = root.bool("stream")?.unwrap_or(false);
+    let mut objects = vec![&root];
+    objects.extend(parameters.as_ref());
+    log_unknown_keys("native-generate", &objects);
+    Ok(GenerateBody {
+        prompts,
+        prompt_was_array,
+        overrides,
+        stream,
+    })
+}
+
+/// The native result object.
+pub fn result_json(result: &GenerateResult) -> Value {
+    json!({
+        "text": result.text,
+        "tokens": result.tokens,
+        "finishReason": result.finish_reason.as_str(),
+        "usage": {
+            "promptTokens": result.prompt_tokens,
+            "completionTokens": result.tokens.len(),
+        },
+        "seed": result.seed,
+    })
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"))
+}
+
+/// `POST /v1/deployments/{id}/generate`.
+pub async fn generate(
+    State(state): State<SharedState>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    access::require_api_key(&state.auth, &headers)?;
+    let id = path_id(id)?;
+    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let parsed = parse_generate_body(&body)?;
+    let stream = parsed.stream || wants_event_stream(&headers);
+    if stream && parsed.prompt_was_array {
+        return Err(ApiError::from(RuleViolation::new(
+            "OUT_OF_RANGE",
+            "prompt",
+            "a streamed generation takes one prompt string, but an array was given".to_owned(),
+        )));
+    }
+    let target = generate::target(&state, &id, &log)?;
+    let params = parsed
+        .overrides
+        .apply(&target.deployment.spec.generation, "parameters.topP")?;
+    let seed = parsed.overrides.seed;
+    if stream {
+        let prompt = parsed.prompts.into_iter().next().unwrap_or_default();
+        let generation =
+            generate::submit(&target, generate::request(&state, prompt, &params, seed))?;
+        let stream_log = log.clone();
+        let events = generation
+            .into_stream()
+            .map(move |step| Ok::<Event, Infallible>(sse_event(step, &stream_log)));
+        return Ok(Sse::new(events)
+            .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keep-alive"))
+            .into_response());
+    }
+    let mut generations = Vec::with_capacity(parsed.prompts.len());
+    for prompt in parsed.prompts {
+        generations.push(generate::submit(
+            &target,
+            generate::request(&state, prompt, &params, seed),
+        )?);
+    }
+    let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
+    let mut answers = Vec::with_capacity(results.len());
+    for result in results {
+        let result = result?;
+        log.tokens(result.prompt_tokens, result.tokens.len());
+        answers.push(result_json(&result));
+    }
+    let body = if parsed.prompt_was_array {
+        Value::Array(answers)
+    } else {
+        answers.pop().unwrap_or(Value::Null)
+    };
+    Ok(Json(body).into_response())
+}
+
+/// One SSE event: `{"token": {...}}` per token, the full result last, or an `error` event.
+fn sse_event(step: Step, log: &RequestLog) -> Event {
+    match step {
+        Step::Token { id, text } => {
+            Event::default().data(json!({"token": {"id": id, "text": text}}).to_string())
+        }
+        Step::Finished(result) => {
+            log.tokens(result.prompt_tokens, result.tokens.len());
+            tracing::info!(
+                prompt_tokens = result.prompt_tokens,
+                completion_tokens = result.tokens.len(),
+                finish_reason = result.finish_reason.as_str(),
+                "stream finished"
+            );
+            Event::default().data(result_json(&result).to_string())
+        }
+        Step::Failed(error) => Event::default()
+            .event("error")
+            .data(serde_json::to_string(&error.body()).unwrap_or_default()),
+    }
+}

@@ -1,0 +1,336 @@
+//! The agent's configuration (SPEC §8): a TOML file, every key overridable by a
+//! `GPU_AGENT_*` environment variable.
+//!
+//! Overrides name a key path with `__` between table levels, upper case:
+//! `GPU_AGENT_LISTEN`, `GPU_AGENT_BATCHER__MAX_QUEUE`, `GPU_AGENT_AUTH__API_KEYS='["kg-1"]'`.
+//! The value is read as a TOML value when it parses as one (`true`, `300`, `["a"]`) and as
+//! a plain string otherwise. Model ids are case-sensitive, so the segment after `MODELS`
+//! is kept as written: `GPU_AGENT_MODELS__cm-abc123__SOURCE=/srv/models/x`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::auth::AuthConfig;
+use crate::gpu::GpuConfig;
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "GPU_AGENT_";
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: &[&str] = &[
+    "GPU_AGENT_CONFIG",
+    "GPU_AGENT_LOG",
+    "GPU_AGENT_PROBE_API_KEY",
+];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    /// Accept deviceType "cpu" (hosts without GPUs, development).
+    pub allow_cpu: bool,
+    /// Local directories a model source may point into.
+    pub model_roots: Vec<PathBuf>,
+    /// POST each phase change here; empty = off.
+    pub status_callback_url: String,
+    /// Resolve Hugging Face models from the local cache only (also `HF_HUB_OFFLINE=1`).
+    pub hf_offline: bool,
+    /// Largest request body accepted; larger is 413.
+    pub body_limit_bytes: usize,
+    /// How long SIGTERM and undeploy wait for in-flight requests.
+    pub drain_timeout_s: u64,
+    /// Log lines as "text" (key=value) or "json" (one object per line). The filter comes
+    /// from `GPU_AGENT_LOG` (or `RUST_LOG`), default `info`.
+    pub log_format: LogFormat,
+    pub auth: AuthConfig,
+    pub gpu: GpuConfig,
+    pub batcher: BatcherConfig,
+    pub metrics: MetricsConfig,
+    /// modelId → where its weights are.
+    pub models: BTreeMap<String, ModelEntry>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            state_dir: PathBuf::from("/var/lib/gpu-agent"),
+            allow_cpu: false,
+            model_roots: vec![PathBuf::from("/srv/models")],
+            status_callback_url: String::new(),
+            hf_offline: false,
+            body_limit_bytes: 1024 * 1024,
+            drain_timeout_s: 30,
+            log_format: LogFormat::Text,
+            auth: AuthConfig::default(),
+            gpu: GpuConfig::default(),
+            batcher: BatcherConfig::default(),
+            metrics: MetricsConfig::default(),
+            models: BTreeMap::new(),
+        }
+    }
+}
+
+impl AgentConfig {
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_s)
+    }
+
+    /// The callback URL, or `None` when the key is empty.
+    pub fn status_callback(&self) -> Option<String> {
+        let url = self.status_callback_url.trim();
+        (!url.is_empty()).then(|| url.to_owned())
+    }
+
+    /// Offline when configured or when the environment says so, as Python's hub does.
+    pub fn hf_offline_effective(&self) -> bool {
+        self.hf_offline || env_flag("HF_HUB_OFFLINE")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `[batcher]`: limits each deployment's serving loop applies.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatcherConfig {
+    /// Requests queued per deployment before new ones get 429.
+    pub max_queue: usize,
+    /// A request still unfinished after this long is ended with an error.
+    pub request_timeout_s: u64,
+}
+
+impl Default for BatcherConfig {
+    fn default() -> Self {
+        BatcherConfig {
+            max_queue: 256,
+            request_timeout_s: 300,
+        }
+    }
+}
+
+impl BatcherConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_s)
+    }
+}
+
+/// `[metrics]`: who may read `/metrics`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` to any peer without credentials. Off: open to loopback peers only,
+    /// others need an `x-api-key`.
+    pub public: bool,
+}
+
+/// `[models."<id>"]`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// A local directory under `model_roots`, or `hf:REPO[@REVISION]`.
+    pub source: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("environment variable {name} names no config key path")]
+    BadEnvKey { name: String },
+    #[error("environment variable {name} sets {key}, but {key} is not a table")]
+    EnvNotATable { name: String, key: String },
+    #[error("invalid configuration ({origin}): {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl AgentConfig {
+    /// Reads `path` (absent = all defaults) and applies the `GPU_AGENT_*` variables of the
+    /// process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut table, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                let table = text
+                    .parse::<toml::Table>()
+                    .map_err(|error| ConfigError::Syntax {
+                        path: path.to_owned(),
+                        message: error.to_string(),
+                    })?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "defaults".to_owned()),
+        };
+        let mut overridden = Vec::new();
+        for (name, value) in env {
+            if !name.starts_with(ENV_PREFIX) || ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            apply_env_override(&mut table, &name, &value)?;
+            overridden.push(name);
+        }
+        let origin = if overridden.is_empty() {
+            origin
+        } else {
+            format!("{origin} with {}", overridden.join(", "))
+        };
+        AgentConfig::deserialize(toml::Value::Table(table)).map_err(|error| ConfigError::Invalid {
+            origin,
+            message: error.to_string(),
+        })
+    }
+}
+
+/// Sets the key path `name` names (after the prefix) to `raw` in `table`.
+fn apply_env_override(table: &mut toml::Table, name: &str, raw: &str) -> Result<(), ConfigError> {
+    let rest = &name[ENV_PREFIX.len()..];
+    let mut path: Vec<String> = Vec::new();
+    for (i, segment) in rest.split("__").enumerate() {
+        if segment.is_empty() {
+            return Err(ConfigError::BadEnvKey {
+                name: name.to_owned(),
+            });
+        }
+        let keep_case = i == 1 && path.first().is_some_and(|first| first == "models");
+        path.push(if keep_case {
+            segment.to_owned()
+        } else {
+            segment.to_ascii_lowercase()
+        });
+    }
+    let Some((last, parents)) = path.split_last() else {
+        return Err(ConfigError::BadEnvKey {
+            name: name.to_owned(),
+        });
+    };
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::EnvNotATable {
+                name: name.to_owned(),
+                key: key.clone(),
+            })?;
+    }
+    current.insert(last.clone(), env_value(raw));
+    Ok(())
+}
+
+/// `raw` as a TOML value when it is one, else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut table| table.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name)
+        .map(|value| matches!(value.trim(), "1" | "true" | "TRUE" | "yes" | "on" | "ON"))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn absent_file_gives_the_documented_defaults() {
+        let config = AgentConfig::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.batcher.max_queue, 256);
+        assert_eq!(config.batcher.request_timeout_s, 300);
+        assert_eq!(config.body_limit_bytes, 1 << 20);
+        assert!(!config.allow_cpu);
+    }
+
+    #[test]
+    fn env_overrides_top_level_nested_and_model_keys() {
+        let config = AgentConfig::load_with_env(
+            None,
+            env(&[
+                ("GPU_AGENT_LISTEN", "127.0.0.1:9999"),
+                ("GPU_AGENT_ALLOW_CPU", "true"),
+                ("GPU_AGENT_BATCHER__MAX_QUEUE", "7"),
+                ("GPU_AGENT_GPU__NVML_LIBRARY", "/opt/libnvidia-ml.so"),
+                (
+                    "GPU_AGENT_MODELS__Tiny-GPT2__SOURCE",
+                    "hf:sshleifer/tiny-gpt2",
+                ),
+                ("GPU_AGENT_AUTH__API_KEYS", r#"["kg-1", "kg-2"]"#),
+                ("OTHER_VAR", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert!(config.allow_cpu);
+        assert_eq!(config.batcher.max_queue, 7);
+        assert_eq!(
+            config.gpu.nvml_library,
+            PathBuf::from("/opt/libnvidia-ml.so")
+        );
+        assert_eq!(config.models["Tiny-GPT2"].source, "hf:sshleifer/tiny-gpt2");
+        assert_eq!(config.auth.api_keys, vec!["kg-1", "kg-2"]);
+    }
+
+    #[test]
+    fn the_example_config_parses_to_the_documented_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/agent.toml");
+        let example = AgentConfig::load_with_env(Some(&path), env(&[])).unwrap();
+        let defaults = AgentConfig::default();
+        assert_eq!(example.listen, defaults.listen);
+        assert_eq!(example.state_dir, defaults.state_dir);
+        assert_eq!(example.batcher, defaults.batcher);
+        assert_eq!(example.gpu, defaults.gpu);
+        assert_eq!(example.body_limit_bytes, defaults.body_limit_bytes);
+        assert_eq!(example.drain_timeout_s, defaults.drain_timeout_s);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let error = AgentConfig::load_with_env(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("lisen"), "{error}");
+    }
+}

@@ -1,0 +1,244 @@
+//! Drives a deployment through its phases (SPEC §3):
+//! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
+//! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
+//! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
+//! its next step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::footprint;
+use super::phase::{Failure, Phase};
+use super::registry::{Cancelled, Registry};
+use super::spec::{BackendKind, DeploymentSpec};
+use crate::gpu::{
+    AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuInventory, MemoryNeed, Placement,
+};
+use crate::model_source::ModelSources;
+use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
+
+/// Everything a deploy needs from the host.
+pub struct Lifecycle {
+    pub registry: Arc<Registry>,
+    pub backend: Arc<dyn ServingBackend>,
+    pub inventory: Arc<GpuInventory>,
+    pub catalog: Arc<DeviceCatalog>,
+    pub policy: AdmissionPolicy,
+    pub sources: ModelSources,
+    /// How long an undeploy waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+/// Why a deploy stopped before READY.
+enum Stop {
+    Failed(Failure),
+    Cancelled,
+}
+
+impl From<Cancelled> for Stop {
+    fn from(_: Cancelled) -> Self {
+        Stop::Cancelled
+    }
+}
+
+fn failed(code: &str, message: impl Into<String>, phase: Phase) -> Stop {
+    Stop::Failed(Failure {
+        code: code.to_owned(),
+        message: message.into(),
+        phase,
+    })
+}
+
+impl Lifecycle {
+    /// Runs the deploy of deployment `id` in the background.
+    pub fn spawn_deploy(self: &Arc<Self>, id: String) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.deploy(&id).await });
+    }
+
+    async fn deploy(&self, id: &str) {
+        let Some(spec) = self.registry.spec(id) else {
+            return;
+        };
+        match self.run_phases(id, &spec).await {
+            Ok(handle) => {
+                if let Err(handle) = self.registry.ready(id, handle) {
+                    // Undeployed while loading: release what was loaded.
+                    self.drain(handle).await;
+                    self.registry.finish_undeploy(id);
+                }
+            }
+            Err(Stop::Failed(failure)) => {
+                if self.registry.fail(id, failure).is_err() {
+                    self.registry.finish_undeploy(id);
+                }
+            }
+            Err(Stop::Cancelled) => self.registry.finish_undeploy(id),
+        }
+    }
+
+    async fn run_phases(
+        &self,
+        id: &str,
+        spec: &DeploymentSpec,
+    ) -> Result<Arc<dyn ServingHandle>, Stop> {
+        self.registry.advance(id, Phase::CheckingDevice)?;
+        // Memory fit needs the checkpoint; when it is already on disk (a local source or a
+        // cached download) the estimate is exact now, otherwise it is checked after FETCHING.
+        let on_disk = self
+            .sources
+            .resolve(&spec.model_id)
+            .ok()
+            .and_then(|source| self.sources.local_dir(&source));
+        let early_need = on_disk.map(|dir| footprint::estimate(&dir));
+        let mut placement = self
+            .admit(
+                spec,
+                early_need.unwrap_or(MemoryNeed {
+                    weights_bytes: 0,
+                    kv_bytes_per_slot: 0,
+                }),
+                Phase::CheckingDevice,
+            )
+            .await?;
+
+        self.registry.advance(id, Phase::Fetching)?;
+        let model = self.fetch(id, spec).await?;
+        if early_need.is_none() {
+            placement = self
+                .admit(spec, footprint::estimate(&model.dir), Phase::Fetching)
+                .await?;
+        }
+
+        let first_load_phase = match spec.backend {
+            BackendKind::Ctranslate2 => Phase::Converting,
+            BackendKind::Candle => Phase::Loading,
+        };
+        self.registry.advance(id, first_load_phase)?;
+        let backend = Arc::clone(&self.backend);
+        let progress = PhaseReporter {
+            registry: Arc::clone(&self.registry),
+            id: id.to_owned(),
+        };
+        let spec_for_load = spec.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            backend.load(&model, &spec_for_load, &placement, &progress)
+        })
+        .await
+        .map_err(|e| {
+            failed(
+                "MODEL_LOAD_FAILED",
+                format!("the load task panicked: {e}"),
+                first_load_phase,
+            )
+        })?;
+        let current = self
+            .registry
+            .lookup(id)
+            .map(|s| s.record.phase)
+            .unwrap_or(first_load_phase);
+        loaded.map_err(|f| failed(&f.code, f.message, current))
+    }
+
+    /// Looks the class up, refreshes the inventory and admits the deploy.
+    async fn admit(
+        &self,
+        spec: &DeploymentSpec,
+        memory: MemoryNeed,
+        phase: Phase,
+    ) -> Result<Placement, Stop> {
+        let class = self
+            .catalog
+            .lookup(&spec.device_type)
+            .map_err(|e| failed("UNKNOWN_DEVICE_TYPE", e.to_string(), phase))?
+            .clone();
+        let inventory = Arc::clone(&self.inventory);
+        let state = tokio::task::spawn_blocking(move || inventory.refresh())
+            .await
+            .map_err(|e| {
+                failed(
+                    "NVML_UNAVAILABLE",
+                    format!("the NVML scan panicked: {e}"),
+                    phase,
+                )
+            })?;
+        let request = AdmissionRequest {
+            class: &class,
+            memory,
+            max_batch_size: spec.scaling.max_batch_size,
+            min_replicas: spec.scaling.min_replicas,
+            max_replicas: spec.scaling.max_replicas,
+        };
+        self.policy
+            .admit(&request, &state)
+            .map_err(|e| failed(e.code(), e.to_string(), phase))
+    }
+
+    /// Resolves and fetches the model. A download can hang on the network (hf-hub sets no
+    /// timeouts), so an undeploy accepted meanwhile abandons it rather than waiting.
+    async fn fetch(&self, id: &str, spec: &DeploymentSpec) -> Result<ResolvedModel, Stop> {
+        let source = self
+            .sources
+            .resolve(&spec.model_id)
+            .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching))?;
+        let sources = self.sources.clone();
+        let model_id = spec.model_id.clone();
+        let download = tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source));
+        let mut cancel = self.registry.cancellation(id).ok_or(Stop::Cancelled)?;
+        tokio::select! {
+            fetched = download => fetched
+                .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
+                .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching)),
+            _ = cancel.wait_for(|cancelled| *cancelled) => Err(Stop::Cancelled),
+        }
+    }
+
+    /// Finishes an accepted undeploy: drains the handle if there was one, unless the deploy
+    /// task is still running (it finishes the undeploy itself when it next checks in).
+    pub fn spawn_undeploy(
+        self: &Arc<Self>,
+        id: String,
+        handle: Option<Arc<dyn ServingHandle>>,
+        deploy_running: bool,
+    ) {
+        if deploy_running && handle.is_none() {
+            return;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Some(handle) = handle {
+                this.drain(handle).await;
+            }
+            this.registry.finish_undeploy(&id);
+        });
+    }
+
+    async fn drain(&self, handle: Arc<dyn ServingHandle>) {
+        let timeout = self.drain_timeout;
+        let drained = tokio::task::spawn_blocking(move || handle.drain(timeout)).await;
+        if !matches!(drained, Ok(true)) {
+            tracing::warn!(
+                ?timeout,
+                "in-flight requests did not finish within the drain timeout"
+            );
+        }
+    }
+}
+
+/// Records the backend's load steps as phases.
+struct PhaseReporter {
+    registry: Arc<Registry>,
+    id: String,
+}
+
+impl LoadProgress for PhaseReporter {
+    fn step(&self, step: LoadStep) {
+        let phase = match step {
+            LoadStep::Converting => Phase::Converting,
+            LoadStep::Loading => Phase::Loading,
+            LoadStep::Warming => Phase::Warming,
+        };
+        // Cancelled: the deploy notices when load returns.
+        let _ = self.registry.advance(&self.id, phase);
+    }
+}

@@ -1,0 +1,93 @@
+//! What a deploy asks for, once validated, independent of the surface it came through.
+
+use serde::{Deserialize, Serialize};
+
+/// The deployment's generation defaults (Kore `hyperParameters`); a generate request may
+/// override each within the same ranges.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerationParams {
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    pub top_k: u32,
+    /// New tokens at most.
+    pub max_tokens: u32,
+    pub stop_sequences: Vec<String>,
+}
+
+impl Default for GenerationParams {
+    /// Used where a surface makes hyperParameters optional (Lucidworks): greedy, 64 tokens.
+    fn default() -> Self {
+        GenerationParams {
+            temperature: 0.0,
+            top_p: 1.0,
+            top_k: 50,
+            max_tokens: 64,
+            stop_sequences: Vec::new(),
+        }
+    }
+}
+
+/// Replicas and batching.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scaling {
+    pub max_batch_size: u32,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub scale_up_delay_ms: u32,
+    pub scale_down_delay_ms: u32,
+}
+
+/// Which engine runs the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// `optimizationType: ""`.
+    Candle,
+    Ctranslate2,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Candle => "candle",
+            BackendKind::Ctranslate2 => "ctranslate2",
+        }
+    }
+}
+
+/// `quantizationType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantization {
+    /// `""`: the backend's default (candle: f32 on CPU, f16/bf16 on CUDA; CTranslate2:
+    /// int8_float16).
+    Default,
+    NoQuantization,
+    Int8Float16,
+}
+
+/// Kore `?modelType=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ModelType {
+    OpenSource,
+    FineTune,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentSpec {
+    pub model_id: String,
+    pub name: String,
+    pub model_type: ModelType,
+    /// Reuse downloaded weights and converted models when still valid.
+    pub reuse_cached_artifacts: bool,
+    pub generation: GenerationParams,
+    pub scaling: Scaling,
+    pub device_type: String,
+    pub backend: BackendKind,
+    pub quantization: Quantization,
+}

@@ -1,0 +1,22 @@
+//! Black-box tests of the `gpu-agent` binary: the real process over real HTTP on
+//! loopback, with a private state directory per agent (see `support`). Two modules run
+//! in-process instead: the deploy-body property tests (the parsers themselves), and
+//! `generate_surfaces` (the agent's server over loopback with a scripted serving backend,
+//! until the binary has the runtime's).
+
+mod auth;
+mod deploy_parser_props;
+mod device_admission;
+mod generate_surfaces;
+mod health;
+mod kore_lifecycle;
+mod kore_validation;
+mod lucidworks;
+mod model_sources;
+mod native;
+mod probe;
+mod recovery;
+mod serving_end_to_end;
+mod status_callback;
+mod support;
+mod systemd_notify;
