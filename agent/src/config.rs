@@ -109,6 +109,14 @@ pub struct BatcherConfig {
     pub max_queue: usize,
     /// A request still unfinished after this long is ended with an error.
     pub request_timeout_s: u64,
+    /// Prompt tokens a replica prefills between two decode steps (at least one prompt is
+    /// always admitted), so joiners cannot stall running streams for long.
+    pub prefill_token_budget: usize,
+    /// The oldest queued request waiting longer than this counts as queue pressure;
+    /// sustained for `scaleUpDelay`, it starts another replica.
+    pub scale_up_queue_wait_ms: u64,
+    /// CTranslate2 replicas: how long the first request of a batch waits for company.
+    pub ctranslate2_batch_wait_ms: u64,
 }
 
 impl Default for BatcherConfig {
@@ -116,6 +124,9 @@ impl Default for BatcherConfig {
         BatcherConfig {
             max_queue: 256,
             request_timeout_s: 300,
+            prefill_token_budget: 512,
+            scale_up_queue_wait_ms: 50,
+            ctranslate2_batch_wait_ms: 5,
         }
     }
 }

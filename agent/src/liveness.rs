@@ -100,6 +100,7 @@ mod tests {
                 queue_depth: 0,
                 running: 0,
                 events: Vec::new(),
+                ..ServingStatus::default()
             }
         }
 

@@ -1,8 +1,5 @@
-//! `gpu-agent`: `serve` runs the daemon, `status` probes a running one.
-//!
-//! A `generate` subcommand (one-shot local generation through the runtime, no server) is
-//! planned by the runtime work; it belongs in [`Command`] beside these two, as a thin call
-//! into the runtime crate.
+//! `gpu-agent`: `serve` runs the daemon, `status` probes a running one, `generate` runs
+//! one generation on a local model directory.
 
 use std::path::PathBuf;
 
@@ -11,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use gpu_agent::config::{AgentConfig, LogFormat};
+use gpu_agent::local_generate::LocalRequest;
 
 #[derive(Parser)]
 #[command(name = "gpu-agent", version, about = "Per-host GPU inference agent")]
@@ -41,9 +39,40 @@ enum Command {
         #[arg(long, default_value_t = gpu_agent::probe::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
     },
+    /// Generate once from a local Hugging Face model directory (no server).
+    Generate {
+        /// The model directory (config.json, model.safetensors, tokenizer files).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        /// New tokens at most.
+        #[arg(long, default_value_t = 24)]
+        max_tokens: usize,
+        /// 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// 0 = no top-k cut.
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        /// Seeds sampling; absent, one is drawn (and printed with --json).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// A stop sequence (repeatable); the output ends before it.
+        #[arg(long = "stop")]
+        stop: Vec<String>,
+        /// Print one JSON line: text, tokens, promptTokens, finishReason, seed.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread exists: candle's CPU kernels read their thread count from the
+    // environment on every matmul (see runtime::model::pin_cpu_threads).
+    runtime::model::pin_cpu_threads();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
@@ -53,7 +82,40 @@ fn main() -> anyhow::Result<()> {
             api_key,
             timeout,
         } => std::process::exit(status(&url, json, api_key, timeout)),
+        Command::Generate {
+            model,
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            stop,
+            json,
+        } => generate(
+            LocalRequest {
+                model,
+                prompt,
+                max_tokens,
+                temperature,
+                top_k,
+                top_p,
+                seed,
+                stop,
+            },
+            json,
+        ),
     }
+}
+
+fn generate(request: LocalRequest, json: bool) -> anyhow::Result<()> {
+    let result = gpu_agent::local_generate::generate(request)?;
+    if json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!("{}", result.text);
+    }
+    Ok(())
 }
 
 /// Prints the probe's line (or JSON) and returns its exit code.

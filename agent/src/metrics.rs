@@ -126,6 +126,11 @@ pub fn record_finished(deployment: &str, seconds: f64, tokens: usize) {
         .increment(u64::try_from(tokens).unwrap_or(u64::MAX));
 }
 
+/// One decode step's batch size (reported by the runtime's batcher).
+pub fn record_batch_size(deployment: &str, sequences: usize) {
+    histogram!(BATCH_SIZE, "deployment" => deployment.to_owned()).record(sequences as f64);
+}
+
 /// Queue and batch gauges from a serving deployment's status (refreshed before rendering).
 pub fn record_serving(deployment: &str, queue_depth: usize, running: usize) {
     gauge!(QUEUE_DEPTH, "deployment" => deployment.to_owned()).set(queue_depth as f64);

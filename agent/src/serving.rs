@@ -164,6 +164,8 @@ pub enum SubmitRejection {
     QueueFull { capacity: usize },
     /// 503: the deployment is draining.
     Draining,
+    /// 422 naming `field`: a parameter this deployment's backend cannot honour.
+    Unsupported { field: String, message: String },
     /// 422 `PROMPT_TOO_LONG`: prompt + maxTokens exceed the model's context.
     PromptTooLong {
         prompt_tokens: usize,
@@ -173,13 +175,19 @@ pub enum SubmitRejection {
 }
 
 /// What a serving deployment reports about itself.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServingStatus {
     /// "candle" or "ctranslate2".
     pub backend: String,
-    /// The effective compute type: "float32", "float16", "int8_float32", ...
+    /// The effective compute type: "float32", "float16", "int8_float32", ... (candle: its
+    /// dtype). Never the requested one when the device cannot run that.
     pub compute_type: String,
+    /// What the deploy asked for, where it differs in kind from `compute_type`
+    /// (CTranslate2's `int8_float16`).
+    pub requested_compute_type: Option<String>,
+    /// CTranslate2: whether the converted model came from the conversion cache.
+    pub cache_hit: Option<bool>,
     pub replicas: Vec<ReplicaStatus>,
     pub queue_depth: usize,
     pub running: usize,
@@ -198,54 +206,8 @@ pub struct ReplicaStatus {
     pub queued: usize,
 }
 
-/// The backend the binary serves with.
-///
-/// INTEGRATION POINT: the runtime-backed implementation (candle + continuous batcher,
-/// CTranslate2) goes here. Until then every load fails with `BACKEND_UNAVAILABLE`, so
-/// deploys reach LOADING and fail with a clear reason. What the implementation owes the
-/// control plane:
-///
-/// - `load` (blocking, on a `spawn_blocking` thread): call `progress.step` on entering
-///   CONVERTING (ctranslate2 only, skipped on a cache hit; the conversion cache belongs
-///   under `config.state_dir`, reused when `spec.reuse_cached_artifacts` and still valid),
-///   LOADING and WARMING; start `placement.initial(spec.scaling.min_replicas)` replicas
-///   (`ReplicaDevice::Cuda { gpu }` → that CUDA device); run one warm-up generation on each;
-///   return only when all serve. Errors name the file/tensor (`MODEL_LOAD_FAILED`,
-///   `CONVERSION_FAILED`, `WARMUP_FAILED`, ...). Later replicas come from
-///   `placement.next_replica` when the queue presses (`scale_up_delay_ms`).
-/// - `submit`: never blocks; refuse with `QueueFull` past `config.batcher.max_queue`,
-///   `Draining` after `drain`, `PromptTooLong` when prompt + maxTokens exceed the context.
-///   Events: zero or more `Token`s then exactly one `Finished` or `Failed`
-///   (`DEADLINE_EXCEEDED` past `request.timeout`). A closed receiver means the client left:
-///   drop the sequence at the next step.
-/// - `heartbeat`: bumped by every serving loop iteration, idle ones included (it feeds the
-///   systemd watchdog); `drain`: refuse new work, wait for in-flight, release replicas.
-/// - per decode step, a `crate::metrics::BATCH_SIZE` sample (label `deployment` = modelId):
-///   the runtime knows nothing of the agent, so the adapter hands its batcher the name or a
-///   callback. The agent records the request-level metrics (TTFT, ITL, duration, outcome,
-///   tokens) itself from the events.
+/// The backend the binary serves with: the runtime's engine (see
+/// [`crate::runtime_backend`]).
 pub fn runtime_backend(config: &AgentConfig) -> Arc<dyn ServingBackend> {
-    let _ = config;
-    Arc::new(UnavailableBackend)
-}
-
-/// A backend that loads nothing.
-struct UnavailableBackend;
-
-impl ServingBackend for UnavailableBackend {
-    fn load(
-        &self,
-        _model: &ResolvedModel,
-        spec: &DeploymentSpec,
-        _placement: &Placement,
-        _progress: &dyn LoadProgress,
-    ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
-        Err(LoadFailure::new(
-            "BACKEND_UNAVAILABLE",
-            format!(
-                "this gpu-agent build has no {} serving backend wired in yet",
-                spec.backend.as_str()
-            ),
-        ))
-    }
+    Arc::new(crate::runtime_backend::RuntimeBackend::new(config))
 }

@@ -80,6 +80,9 @@ pub enum LoadError {
         found: String,
     },
 
+    #[error("cannot open {device}: {message}")]
+    OpenDevice { device: String, message: String },
+
     #[error("compute dtype {dtype} is not supported on {device}: {reason}")]
     UnsupportedDtype {
         dtype: String,

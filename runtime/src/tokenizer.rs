@@ -157,3 +157,11 @@ impl Tokenizer {
         &self.inner
     }
 }
+
+/// Streaming detokenization decodes through the wrapped tokenizer, which skips special
+/// tokens exactly as [`Tokenizer::decode`] does.
+impl crate::text::TokenDecoder for Tokenizer {
+    fn decode_ids(&self, ids: &[u32]) -> Result<String, crate::text::TextError> {
+        self.inner.decode_ids(ids)
+    }
+}

@@ -42,7 +42,7 @@ fn a_ready_deployment_makes_the_agent_ready_and_shows_its_serving_status() {
     assert_eq!(ready.json["servingDeployments"], 1);
     let status = agent.get_with_key(&format!("/v1/deployments/{id}"));
     assert_eq!(status.json["phase"], "READY");
-    assert_eq!(status.json["backend"], "scripted");
+    assert_eq!(status.json["backend"]["kind"], "scripted");
     assert_eq!(status.json["computeType"], "none");
     assert_eq!(status.json["replicas"]["running"], 1);
     assert_eq!(status.json["progress"], 100);

@@ -15,7 +15,7 @@ fn native_status_names_phase_backend_device_replicas_and_last_error() {
     assert_eq!(status.status, 200);
     let s = &status.json;
     assert_eq!(s["phase"], "FAILED");
-    assert_eq!(s["backend"], "candle");
+    assert_eq!(s["backend"]["kind"], "candle");
     assert_eq!(s["deviceType"], "cpu");
     assert_eq!(s["replicas"]["min"], 1);
     assert_eq!(s["queueDepth"], 0);

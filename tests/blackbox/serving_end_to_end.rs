@@ -2,10 +2,6 @@
 //! poll until SUCCESS/DEPLOYED → generate returns the golden greedy tokens of
 //! `tests/fixtures/golden.json` → undeploy/delete. Also SIGTERM with a stream in flight and
 //! `kill -9` of a serving agent.
-//!
-//! INTEGRATION: these need the runtime's serving backend in the binary
-//! (`gpu_agent::serving::runtime_backend`). Until it is wired every load fails with
-//! `BACKEND_UNAVAILABLE`, so they are ignored; remove the `#[ignore]`s in the same change.
 
 use serde_json::{json, Value};
 
@@ -58,7 +54,6 @@ fn ready_kore(agent: &Endpoint, model: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs the runtime serving backend in the binary"]
 fn kore_deploy_generate_golden_greedy_tokens_then_undeploy() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     let id = ready_kore(&agent, "gpt2-tiny");
@@ -80,7 +75,6 @@ fn kore_deploy_generate_golden_greedy_tokens_then_undeploy() {
 }
 
 #[test]
-#[ignore = "needs the runtime serving backend in the binary"]
 fn lucidworks_create_predict_golden_t5_batch_then_delete() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     let auth = format!("Bearer {LW_TOKEN}");
@@ -124,7 +118,6 @@ fn lucidworks_create_predict_golden_t5_batch_then_delete() {
 }
 
 #[test]
-#[ignore = "needs the runtime serving backend in the binary"]
 fn native_create_then_openai_completions_and_streams_match_golden() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     let mut body = crate::kore_lifecycle::kore_body("cpu");
@@ -176,7 +169,6 @@ fn native_create_then_openai_completions_and_streams_match_golden() {
 }
 
 #[test]
-#[ignore = "needs the runtime serving backend in the binary"]
 fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
     use std::io::{BufRead, BufReader, Write};
     let mut agent = Agent::start(AgentConfig::with_fixture_models());
@@ -209,7 +201,6 @@ fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
 }
 
 #[test]
-#[ignore = "needs the runtime serving backend in the binary"]
 fn kill_9_of_a_serving_agent_serves_the_same_deployment_again_after_restart() {
     let mut agent = Agent::start(AgentConfig::with_fixture_models());
     let id = ready_kore(&agent, "gpt2-tiny");

@@ -102,6 +102,12 @@ fn rejected(deployment: &str, rejection: SubmitRejection) -> ApiError {
             format!("deployment {deployment} is draining and takes no new requests"),
         )
         .with_retry_after(RETRY_AFTER_NOT_READY),
+        SubmitRejection::Unsupported { field, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNSUPPORTED_PARAMETER",
+            message,
+        )
+        .with_field(field),
         SubmitRejection::PromptTooLong {
             prompt_tokens,
             max_tokens,

@@ -153,7 +153,15 @@ pub fn native_deployment(snapshot: &Snapshot) -> Value {
         "progress": record.phase.progress(),
         "lastError": failure_json(record.failure.as_ref()),
         "deviceType": spec.device_type,
-        "backend": serving.map_or(spec.backend.as_str().to_owned(), |s| s.backend.clone()),
+        "backend": serving.map_or_else(
+            || json!({ "kind": spec.backend.as_str() }),
+            |s| json!({
+                "kind": s.backend,
+                "requestedComputeType": s.requested_compute_type,
+                "computeType": s.compute_type,
+                "cacheHit": s.cache_hit,
+            }),
+        ),
         "optimizationType": optimization_type(spec),
         "quantizationType": quantization_type(spec),
         "computeType": serving.map(|s| s.compute_type.clone()),

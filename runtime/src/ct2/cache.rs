@@ -77,6 +77,23 @@ impl ConversionCache {
         &self.root
     }
 
+    /// Converts `source` anew, replacing any cached entry: for a deploy that did not ask
+    /// to reuse artifacts (`isDeployedPreviously: false`).
+    pub fn rebuild(
+        &self,
+        source: &Path,
+        quantization: Quantization,
+    ) -> Result<CachedConversion, CacheError> {
+        let entry = self.root.join(source_key(source, quantization)?);
+        if entry.exists() {
+            std::fs::remove_dir_all(&entry).map_err(|source| CacheError::Io {
+                path: entry.clone(),
+                source,
+            })?;
+        }
+        self.get_or_convert(source, quantization)
+    }
+
     /// The converted model of `source` with `quantization`, reused when a valid entry
     /// exists, converted (and stored) otherwise.
     pub fn get_or_convert(

@@ -15,15 +15,10 @@ use super::quantize::Quantization;
 use super::spec::SpecBuilder;
 use super::{gpt2_spec, t5_spec};
 
-/// The architectures the converter (and the backend) know.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Architecture {
-    /// `GPT2LMHeadModel`, run by CTranslate2's `Generator`.
-    Gpt2,
-    /// `T5ForConditionalGeneration`, run by CTranslate2's `Translator`.
-    T5,
-}
+pub use crate::model::Architecture;
 
+/// CTranslate2's view of the architectures: GPT-2 runs on its `Generator`, T5 on its
+/// `Translator`.
 impl Architecture {
     /// Reads `architectures` (or `model_type`) from the checkpoint's `config.json`.
     pub fn of_checkpoint(dir: &Path) -> Result<Architecture, ConvertError> {

@@ -18,14 +18,16 @@ mod load;
 mod norm;
 mod slot;
 pub mod t5;
+mod target;
 mod weights;
 
 pub use cpu_threads::pin_cpu_threads;
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;
+pub use target::Target;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {
     /// Decoder-only `GPT2LMHeadModel`.
     Gpt2,

@@ -262,6 +262,7 @@ impl ServingHandle for ScriptedHandle {
             queue_depth: 0,
             running: self.running(),
             events: Vec::new(),
+            ..ServingStatus::default()
         }
     }
 

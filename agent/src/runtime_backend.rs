@@ -1,0 +1,462 @@
+//! The serving backend the binary runs: the runtime's engine (continuous batcher over
+//! candle models, or per-call batching over CTranslate2) behind the control plane's
+//! [`ServingBackend`] seam. This module translates; it holds no tensors.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runtime::batcher::{
+    Completion, Engine, EngineConfig, EngineStats, Event, GenerateError, LoadedReplica,
+    ReplicaLoader, ReplicaModel, SamplingParams, StartStep, SubmitError, SubmitRequest,
+};
+use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization};
+use runtime::model::{Architecture, Model, Target};
+use runtime::model_dir::ModelDir;
+use runtime::tokenizer::Tokenizer;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+
+use crate::config::{AgentConfig, BatcherConfig};
+use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
+use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
+use crate::serving::{
+    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
+    LoadProgress, LoadStep, ReplicaStatus, ResolvedModel, ServingBackend, ServingHandle,
+    ServingStatus, SubmitRejection,
+};
+
+/// Builds engines for deployments.
+pub struct RuntimeBackend {
+    state_dir: PathBuf,
+    batcher: BatcherConfig,
+    /// For the compute capability of the GPU a replica lands on (dtype choice).
+    inventory: Arc<GpuInventory>,
+}
+
+impl RuntimeBackend {
+    pub fn new(config: &AgentConfig) -> Self {
+        RuntimeBackend {
+            state_dir: config.state_dir.clone(),
+            batcher: config.batcher.clone(),
+            inventory: Arc::new(GpuInventory::open(&config.gpu.nvml_library)),
+        }
+    }
+
+    fn capability(&self, gpu: u32) -> Option<ComputeCapability> {
+        self.inventory
+            .state()
+            .gpus()
+            .iter()
+            .find(|g| g.index == gpu)
+            .map(|g| g.compute_capability)
+    }
+
+    /// Converts (or reuses the cached conversion) and returns the CTranslate2 status parts.
+    fn convert(
+        &self,
+        dir: &ModelDir,
+        spec: &DeploymentSpec,
+    ) -> Result<(ct2::CachedConversion, ComputeType), LoadFailure> {
+        let requested = match spec.quantization {
+            Quantization::NoQuantization => ComputeType::Float32,
+            Quantization::Default | Quantization::Int8Float16 => ComputeType::Int8Float16,
+        };
+        // Converted with the requested quantization (what CTranslate2's own converter
+        // does); the loader turns its float16 tensors into the effective float type.
+        let quantization = match requested {
+            ComputeType::Float32 => Ct2Quantization::Float32,
+            _ => Ct2Quantization::Int8Float16,
+        };
+        let cache = ct2::ConversionCache::new(&self.state_dir);
+        let converted = if spec.reuse_cached_artifacts {
+            cache.get_or_convert(dir.path(), quantization)
+        } else {
+            cache.rebuild(dir.path(), quantization)
+        };
+        converted
+            .map(|c| (c, requested))
+            .map_err(|e| LoadFailure::new("CONVERSION_FAILED", e.to_string()))
+    }
+}
+
+impl ServingBackend for RuntimeBackend {
+    fn load(
+        &self,
+        model: &ResolvedModel,
+        spec: &DeploymentSpec,
+        placement: &Placement,
+        progress: &dyn LoadProgress,
+    ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
+        let dir = ModelDir::open(&model.dir)
+            .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
+        let tokenizer = Tokenizer::load(&dir)
+            .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
+        let first_device = placement.initial(1).into_iter().next();
+        let first_capability = first_device
+            .and_then(|d| d.gpu())
+            .and_then(|gpu| self.capability(gpu));
+        let architecture = dir.architecture();
+
+        let (kind, status) = match spec.backend {
+            BackendKind::Candle => {
+                let target = candle_target(first_device, first_capability);
+                let status = ServingStatus {
+                    backend: "candle".into(),
+                    compute_type: target.precision(architecture).into(),
+                    ..ServingStatus::default()
+                };
+                (ModelKind::Candle, status)
+            }
+            BackendKind::Ctranslate2 => {
+                let (converted, requested) = self.convert(&dir, spec)?;
+                let device = ct2_device(first_device, first_capability);
+                let effective = ct2::effective_compute_type(requested, device, architecture);
+                let status = ServingStatus {
+                    backend: "ctranslate2".into(),
+                    compute_type: effective.to_string(),
+                    requested_compute_type: Some(requested.to_string()),
+                    cache_hit: Some(converted.cache_hit),
+                    ..ServingStatus::default()
+                };
+                let kind = ModelKind::Ctranslate2 {
+                    dir: converted.model.dir,
+                    compute_type: requested,
+                };
+                (kind, status)
+            }
+        };
+
+        let loader = Arc::new(RuntimeLoader {
+            dir: dir.path().to_path_buf(),
+            architecture,
+            kind,
+            placement: placement.clone(),
+            capability: self.inventory.clone(),
+            shared: Mutex::new(HashMap::new()),
+        });
+        let label = spec.model_id.clone();
+        let observer =
+            Arc::new(move |sequences: usize| crate::metrics::record_batch_size(&label, sequences));
+        let engine = Engine::start(
+            self.engine_config(spec),
+            Arc::new(tokenizer),
+            dir.limits(),
+            loader,
+            observer,
+            &|step| {
+                progress.step(match step {
+                    StartStep::Loading => LoadStep::Loading,
+                    StartStep::Warming => LoadStep::Warming,
+                })
+            },
+        )
+        .map_err(|e| match e {
+            runtime::batcher::EngineError::Load { .. } => {
+                LoadFailure::new("MODEL_LOAD_FAILED", e.to_string())
+            }
+            runtime::batcher::EngineError::WarmUp { .. } => {
+                LoadFailure::new("WARMUP_FAILED", e.to_string())
+            }
+        })?;
+        Ok(Arc::new(RuntimeHandle {
+            engine,
+            status,
+            // CTranslate2 keeps one random generator per worker thread, seeded once per
+            // process, so a per-request seed cannot be honoured there.
+            honours_seeds: spec.backend == BackendKind::Candle,
+        }))
+    }
+}
+
+impl RuntimeBackend {
+    fn engine_config(&self, spec: &DeploymentSpec) -> EngineConfig {
+        let scaling = &spec.scaling;
+        EngineConfig {
+            name: spec.model_id.clone(),
+            max_batch_size: scaling.max_batch_size as usize,
+            max_queue: self.batcher.max_queue,
+            prefill_token_budget: self.batcher.prefill_token_budget,
+            min_replicas: scaling.min_replicas as usize,
+            max_replicas: scaling.max_replicas as usize,
+            scale_up_delay: Duration::from_millis(scaling.scale_up_delay_ms.into()),
+            scale_down_delay: Duration::from_millis(scaling.scale_down_delay_ms.into()),
+            scale_up_queue_wait: Duration::from_millis(self.batcher.scale_up_queue_wait_ms),
+            batch_wait: Duration::from_millis(self.batcher.ctranslate2_batch_wait_ms),
+        }
+    }
+}
+
+/// What each replica loads.
+enum ModelKind {
+    Candle,
+    Ctranslate2 {
+        dir: PathBuf,
+        compute_type: ComputeType,
+    },
+}
+
+/// Loads replicas where the placement puts them.
+struct RuntimeLoader {
+    dir: PathBuf,
+    architecture: Architecture,
+    kind: ModelKind,
+    placement: Placement,
+    capability: Arc<GpuInventory>,
+    /// candle weights per device: replicas on one device share them (a model holds only
+    /// weights; every sequence's state is in its replica's slots).
+    shared: Mutex<HashMap<String, Arc<dyn Model>>>,
+}
+
+impl ReplicaLoader for RuntimeLoader {
+    fn load(&self, running: &[Option<u32>]) -> Result<LoadedReplica, String> {
+        let running: Vec<ReplicaDevice> = running
+            .iter()
+            .map(|gpu| match (self.placement.execution(), gpu) {
+                (ExecutionDevice::Cuda, Some(gpu)) => ReplicaDevice::Cuda { gpu: *gpu },
+                (_, gpu) => ReplicaDevice::Cpu { gpu: *gpu },
+            })
+            .collect();
+        let device = self
+            .placement
+            .next_replica(&running)
+            .ok_or("no room for another replica in this deployment's placement")?;
+        let capability = device.gpu().and_then(|gpu| {
+            self.capability
+                .state()
+                .gpus()
+                .iter()
+                .find(|g| g.index == gpu)
+                .map(|g| g.compute_capability)
+        });
+        let device_name = match device {
+            ReplicaDevice::Cuda { gpu } => format!("cuda:{gpu}"),
+            ReplicaDevice::Cpu { .. } => "cpu".to_owned(),
+        };
+        let model = match &self.kind {
+            ModelKind::Candle => {
+                let target = candle_target(Some(device), capability);
+                ReplicaModel::Candle(self.candle_model(&device_name, target)?)
+            }
+            ModelKind::Ctranslate2 { dir, compute_type } => {
+                let options = ct2::Ct2LoadOptions {
+                    device: ct2_device(Some(device), capability),
+                    device_index: device
+                        .gpu()
+                        .filter(|_| matches!(device, ReplicaDevice::Cuda { .. }))
+                        .map_or(0, |gpu| gpu as i32),
+                    compute_type: *compute_type,
+                    threads: 0,
+                };
+                let model = ct2::Ct2Model::load(dir, self.architecture, &options)
+                    .map_err(|e| e.to_string())?;
+                ReplicaModel::Ctranslate2(Arc::new(model))
+            }
+        };
+        Ok(LoadedReplica {
+            model,
+            device: device_name,
+            gpu: device.gpu(),
+        })
+    }
+}
+
+impl RuntimeLoader {
+    fn candle_model(&self, device_name: &str, target: Target) -> Result<Arc<dyn Model>, String> {
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(model) = shared.get(device_name) {
+            return Ok(model.clone());
+        }
+        let dir = ModelDir::open(&self.dir).map_err(|e| e.to_string())?;
+        let model = target.load(&dir).map_err(|e| e.to_string())?;
+        shared.insert(device_name.to_owned(), model.clone());
+        Ok(model)
+    }
+}
+
+/// The candle target of a replica. NVML and CUDA agree on GPU order under
+/// `CUDA_DEVICE_ORDER=PCI_BUS_ID` (set by the systemd unit), so the NVML index is the
+/// CUDA ordinal.
+fn candle_target(device: Option<ReplicaDevice>, capability: Option<ComputeCapability>) -> Target {
+    match device {
+        Some(ReplicaDevice::Cuda { gpu }) => Target::Cuda {
+            ordinal: gpu as usize,
+            capability: capability.map(|cc| (cc.major, cc.minor)),
+        },
+        _ => Target::Cpu,
+    }
+}
+
+fn ct2_device(device: Option<ReplicaDevice>, capability: Option<ComputeCapability>) -> Ct2Device {
+    match (device, capability) {
+        (Some(ReplicaDevice::Cuda { .. }), Some(cc)) => Ct2Device::Cuda {
+            major: cc.major,
+            minor: cc.minor,
+        },
+        _ => Ct2Device::Cpu,
+    }
+}
+
+/// A serving deployment: its engine and what it reports about itself.
+struct RuntimeHandle {
+    engine: Engine,
+    status: ServingStatus,
+    honours_seeds: bool,
+}
+
+impl ServingHandle for RuntimeHandle {
+    fn submit(
+        &self,
+        request: GenerateRequest,
+    ) -> Result<UnboundedReceiver<GenerateEvent>, SubmitRejection> {
+        if !self.honours_seeds && request.seed.is_some() && request.temperature > 0.0 {
+            return Err(SubmitRejection::Unsupported {
+                field: "parameters.seed".into(),
+                message: "this deployment runs on CTranslate2, whose sampling cannot be seeded \
+                          per request; omit seed, use temperature 0, or deploy with \
+                          optimizationType \"\" (candle)"
+                    .into(),
+            });
+        }
+        let max_tokens = request.max_tokens;
+        let events = self
+            .engine
+            .submit(SubmitRequest {
+                prompt: request.prompt,
+                sampling: SamplingParams {
+                    temperature: request.temperature,
+                    top_k: request.top_k as usize,
+                    top_p: request.top_p,
+                },
+                max_new_tokens: max_tokens as usize,
+                stop: request.stop,
+                seed: request.seed,
+                timeout: Some(request.timeout),
+            })
+            .map_err(|e| match e {
+                SubmitError::QueueFull { capacity } => SubmitRejection::QueueFull { capacity },
+                SubmitError::Draining => SubmitRejection::Draining,
+                SubmitError::PromptTooLong {
+                    prompt_tokens,
+                    limit,
+                    ..
+                } => SubmitRejection::PromptTooLong {
+                    prompt_tokens,
+                    max_tokens,
+                    limit,
+                },
+                SubmitError::Tokenizer(message) => SubmitRejection::Unsupported {
+                    field: "prompt".into(),
+                    message,
+                },
+            })?;
+        Ok(forward(events))
+    }
+
+    fn status(&self) -> ServingStatus {
+        let stats = self.engine.stats();
+        ServingStatus {
+            replicas: replica_statuses(&stats),
+            queue_depth: stats.queue_depth,
+            running: stats.running,
+            events: stats
+                .events
+                .iter()
+                .map(|e| format!("{} replicas: {}", e.replicas, e.reason))
+                .collect(),
+            ..self.status.clone()
+        }
+    }
+
+    fn drain(&self, timeout: Duration) -> bool {
+        self.engine.drain(timeout)
+    }
+
+    fn heartbeat(&self) -> u64 {
+        self.engine.heartbeat()
+    }
+}
+
+fn replica_statuses(stats: &EngineStats) -> Vec<ReplicaStatus> {
+    stats
+        .replicas
+        .iter()
+        .map(|r| ReplicaStatus {
+            device: r.device.clone(),
+            gpu: r.gpu,
+            running: r.running,
+            queued: 0,
+        })
+        .collect()
+}
+
+/// Relays the runtime's events in the control plane's terms. When the caller drops its
+/// receiver the relay ends and drops the runtime's, which cancels the request.
+fn forward(mut events: runtime::batcher::EventReceiver) -> UnboundedReceiver<GenerateEvent> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let relay = async move {
+        loop {
+            tokio::select! {
+                _ = sender.closed() => break,
+                event = events.recv() => match event {
+                    Some(event) => {
+                        let last = !matches!(event, Event::Token { .. });
+                        if sender.send(translate(event)).is_err() || last {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(relay);
+        }
+        Err(_) => {
+            // Outside an async context (a blocking caller): relay on a small thread.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(relay);
+                }
+            });
+        }
+    }
+    receiver
+}
+
+fn translate(event: Event) -> GenerateEvent {
+    match event {
+        Event::Token { id, text } => GenerateEvent::Token { id, text },
+        Event::Finished(completion) => GenerateEvent::Finished(result(completion)),
+        Event::Failed(error) => GenerateEvent::Failed(failure(error)),
+    }
+}
+
+fn result(completion: Completion) -> GenerateResult {
+    GenerateResult {
+        text: completion.text,
+        tokens: completion.tokens,
+        finish_reason: match completion.finish_reason {
+            runtime::text::FinishReason::Length => FinishReason::Length,
+            runtime::text::FinishReason::StopSequence => FinishReason::StopSequence,
+            runtime::text::FinishReason::Eos => FinishReason::Eos,
+        },
+        prompt_tokens: completion.prompt_tokens,
+        seed: completion.seed,
+    }
+}
+
+fn failure(error: GenerateError) -> GenerateFailure {
+    let code = match error {
+        GenerateError::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        GenerateError::ReplicaStopped(_) => "REPLICA_STOPPED",
+        GenerateError::Model(_) => "GENERATION_FAILED",
+    };
+    GenerateFailure {
+        code: code.to_owned(),
+        message: error.to_string(),
+    }
+}

@@ -1,0 +1,253 @@
+//! The iteration-level scheduler of one candle replica.
+//!
+//! One thread owns a model instance and a pool of slots. Each iteration it admits queued
+//! requests into free slots (prefilling them within a prompt-token budget, so a burst of
+//! long prompts cannot stall the running streams for long), then runs one batched decode
+//! step over every running sequence. Finished, cancelled and expired sequences leave at
+//! step boundaries and their slots go back to the pool; slots are created on first need
+//! and reused, so memory plateaus at `max_batch_size` slots.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kernels::{Sampler, SamplingParams};
+
+use super::queue::RequestQueue;
+use super::replica::{ReplicaControl, StepObserver};
+use super::request::{Event, GenerateError, Job};
+use super::sequence::Sequence;
+use crate::model::{Model, Slot};
+use crate::text::FinishReason;
+use crate::tokenizer::Tokenizer;
+
+/// How long an idle replica waits on the queue before checking its stop flag again.
+pub(crate) const IDLE_POLL: Duration = Duration::from_millis(20);
+
+/// Scheduling knobs of one replica.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Never more than this many sequences decode together.
+    pub max_batch_size: usize,
+    /// Prompt tokens prefilled per iteration before the running streams get their next
+    /// decode step (at least one joiner is always admitted).
+    pub prefill_token_budget: usize,
+}
+
+pub(crate) struct Scheduler {
+    model: Arc<dyn Model>,
+    tokenizer: Arc<Tokenizer>,
+    sampler: Arc<dyn Sampler>,
+    queue: Arc<RequestQueue<Job>>,
+    config: SchedulerConfig,
+    control: Arc<ReplicaControl>,
+    observer: StepObserver,
+    free_slots: Vec<Slot>,
+    running: Vec<Running>,
+}
+
+/// A sequence and the slot holding its caches.
+struct Running {
+    sequence: Sequence,
+    slot: Slot,
+}
+
+impl Scheduler {
+    pub fn new(
+        model: Arc<dyn Model>,
+        tokenizer: Arc<Tokenizer>,
+        sampler: Arc<dyn Sampler>,
+        queue: Arc<RequestQueue<Job>>,
+        config: SchedulerConfig,
+        control: Arc<ReplicaControl>,
+        observer: StepObserver,
+    ) -> Self {
+        Self {
+            model,
+            tokenizer,
+            sampler,
+            queue,
+            config,
+            control,
+            observer,
+            free_slots: Vec::new(),
+            running: Vec::new(),
+        }
+    }
+
+    /// Runs until asked to stop (or the queue is closed and empty) and nothing runs.
+    pub fn run(mut self) {
+        loop {
+            self.control.beat();
+            let stopping = self.control.is_stopping();
+            if !stopping {
+                self.admit();
+            }
+            self.remove_cancelled_and_expired();
+            if self.running.is_empty() {
+                if stopping || (self.queue.is_closed() && self.queue.is_empty()) {
+                    break;
+                }
+                continue;
+            }
+            self.control.mark_busy();
+            self.decode_step();
+        }
+        self.control.set_running(0);
+        self.control.mark_exited();
+    }
+
+    /// Moves queued requests into free slots, prefilling each and emitting its first token.
+    fn admit(&mut self) {
+        let mut budget = self.config.prefill_token_budget;
+        let mut admitted = 0usize;
+        while self.running.len() < self.config.max_batch_size && (admitted == 0 || budget > 0) {
+            let job = if self.running.is_empty() && admitted == 0 {
+                self.queue.pop_timeout(IDLE_POLL)
+            } else {
+                self.queue.try_pop()
+            };
+            let Some(job) = job else { break };
+            self.control.mark_busy();
+            if job.is_cancelled() {
+                continue;
+            }
+            if job.is_expired(Instant::now()) {
+                job.fail(GenerateError::DeadlineExceeded);
+                continue;
+            }
+            admitted += 1;
+            budget = budget.saturating_sub(job.request.prompt_ids.len());
+            let slot = match self.free_slots.pop() {
+                Some(slot) => slot,
+                None => match self.model.new_slot() {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        job.fail(GenerateError::Model(e.to_string()));
+                        continue;
+                    }
+                },
+            };
+            self.start_sequence(job, slot);
+        }
+        self.control.set_running(self.running.len());
+    }
+
+    fn start_sequence(&mut self, job: Job, mut slot: Slot) {
+        let logits = match self.model.prefill(&mut slot, &job.request.prompt_ids) {
+            Ok(logits) => logits,
+            Err(e) => {
+                self.free_slots.push(slot);
+                job.fail(GenerateError::Model(e.to_string()));
+                return;
+            }
+        };
+        let mut sequence = Sequence::new(job, self.tokenizer.clone());
+        let params = [sequence.job.request.sampling];
+        let uniforms = [sequence.rng.next_uniform()];
+        let sampled = self
+            .sampler
+            .sample(&logits, self.model.vocab_size(), &params, &uniforms)
+            .map_err(|e| GenerateError::Model(e.to_string()))
+            .and_then(|tokens| sequence.accept(tokens[0], self.model.eos_token_id()));
+        let running = Running { sequence, slot };
+        match sampled {
+            Ok(None) => self.running.push(running),
+            Ok(Some(reason)) => self.complete(running, Ok(reason)),
+            Err(error) => self.complete(running, Err(error)),
+        }
+    }
+
+    /// One decode step over every running sequence.
+    fn decode_step(&mut self) {
+        let last: Vec<u32> = self
+            .running
+            .iter()
+            .map(|r| r.sequence.last_token())
+            .collect();
+        let params: Vec<SamplingParams> = self
+            .running
+            .iter()
+            .map(|r| r.sequence.job.request.sampling)
+            .collect();
+        let result = {
+            let mut slots: Vec<&mut Slot> = self.running.iter_mut().map(|r| &mut r.slot).collect();
+            self.model.decode(&mut slots, &last)
+        };
+        (self.observer)(self.running.len());
+        let logits = match result {
+            Ok(logits) => logits,
+            Err(e) => return self.fail_all(GenerateError::Model(e.to_string())),
+        };
+        // Every request draws its uniform from its own stream, once per token, so the
+        // draw does not depend on which other requests share the batch.
+        let uniforms: Vec<f32> = self
+            .running
+            .iter_mut()
+            .map(|r| r.sequence.rng.next_uniform())
+            .collect();
+        let tokens = match self
+            .sampler
+            .sample(&logits, self.model.vocab_size(), &params, &uniforms)
+        {
+            Ok(tokens) => tokens,
+            Err(e) => return self.fail_all(GenerateError::Model(e.to_string())),
+        };
+        let eos = self.model.eos_token_id();
+        let mut finished = Vec::new();
+        for (index, (running, token)) in self.running.iter_mut().zip(tokens).enumerate() {
+            match running.sequence.accept(token, eos) {
+                Ok(Some(reason)) => finished.push((index, Ok(reason))),
+                Ok(None) => {}
+                Err(error) => finished.push((index, Err(error))),
+            }
+        }
+        // Remove from the back so earlier indices stay valid.
+        for (index, outcome) in finished.into_iter().rev() {
+            let running = self.running.swap_remove(index);
+            self.complete(running, outcome);
+        }
+        self.control.set_running(self.running.len());
+    }
+
+    fn complete(&mut self, running: Running, outcome: Result<FinishReason, GenerateError>) {
+        match outcome {
+            Ok(reason) => running.sequence.finish(reason),
+            Err(error) => running.sequence.fail(error),
+        }
+        self.free_slots.push(running.slot);
+    }
+
+    fn fail_all(&mut self, error: GenerateError) {
+        for running in std::mem::take(&mut self.running) {
+            running.sequence.fail(error.clone());
+            self.free_slots.push(running.slot);
+        }
+        self.control.set_running(0);
+    }
+
+    /// Frees the slots of clients that went away and of requests past their deadline.
+    fn remove_cancelled_and_expired(&mut self) {
+        let now = Instant::now();
+        let mut index = 0;
+        while index < self.running.len() {
+            let job = &self.running[index].sequence.job;
+            if job.is_cancelled() {
+                let running = self.running.swap_remove(index);
+                self.free_slots.push(running.slot);
+            } else if job.is_expired(now) {
+                let running = self.running.swap_remove(index);
+                self.complete(running, Err(GenerateError::DeadlineExceeded));
+            } else {
+                index += 1;
+            }
+        }
+        self.control.set_running(self.running.len());
+    }
+}
+
+impl Job {
+    /// Answers a job that never got a slot.
+    pub(crate) fn fail(self, error: GenerateError) {
+        let _ = self.events.send(Event::Failed(error));
+    }
+}
