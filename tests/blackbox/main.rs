@@ -5,6 +5,7 @@
 //! until the binary has the runtime's).
 
 mod auth;
+mod cli_generate;
 mod deploy_parser_props;
 mod device_admission;
 mod generate_surfaces;

@@ -8,6 +8,14 @@ use candle_core::{DType, Device};
 use super::{load_model, Architecture, Model};
 use crate::model_dir::{LoadError, ModelDir};
 
+/// Device memory one replica needs, before anything is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    pub weights_bytes: u64,
+    /// One slot's caches at full context; a replica holds up to `maxBatchSize` slots.
+    pub kv_bytes_per_slot: u64,
+}
+
 /// A device to run a candle model on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -40,6 +48,15 @@ impl Target {
             DType::F16 => "float16",
             DType::BF16 => "bfloat16",
             _ => "float32",
+        }
+    }
+
+    /// What a replica of the model in `dir` needs here, in [`Target::dtype`].
+    pub fn memory_estimate(&self, dir: &ModelDir) -> MemoryEstimate {
+        let dtype = self.dtype(dir.architecture());
+        MemoryEstimate {
+            weights_bytes: dir.weights_bytes(dtype),
+            kv_bytes_per_slot: dir.kv_bytes_per_slot(dtype),
         }
     }
 
