@@ -10,7 +10,7 @@ use runtime::batcher::{
     Engine, EngineConfig, Event, LoadedReplica, ReplicaLoader, ReplicaModel, SamplingParams,
     SubmitRequest,
 };
-use runtime::model::{Model, Target};
+use runtime::model::{Model, Precision, Target};
 use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
 use serde::Serialize;
@@ -27,6 +27,9 @@ pub struct LocalRequest {
     pub top_p: f32,
     pub seed: Option<u64>,
     pub stop: Vec<String>,
+    pub target: Target,
+    /// Overrides the target's default precision.
+    pub precision: Option<Precision>,
 }
 
 /// The `--json` line.
@@ -59,9 +62,26 @@ impl ReplicaLoader for LoadedOnce {
     fn load(&self, _running: &[Option<u32>]) -> Result<LoadedReplica, String> {
         Ok(LoadedReplica {
             model: ReplicaModel::Candle(self.0.clone()),
-            device: "cpu".into(),
+            device: "local".into(),
             gpu: None,
         })
+    }
+}
+
+/// Parses `--device`: `cpu` or `cuda:<ordinal>`.
+pub fn parse_target(device: &str) -> Result<Target, String> {
+    match device.split_once(':') {
+        None if device == "cpu" => Ok(Target::Cpu),
+        Some(("cuda", ordinal)) => ordinal
+            .parse()
+            .map(|ordinal| Target::Cuda {
+                ordinal,
+                capability: None,
+            })
+            .map_err(|_| format!("bad CUDA ordinal in {device:?}; expected cuda:0, cuda:1, ...")),
+        _ => Err(format!(
+            "unknown device {device:?}; expected cpu or cuda:<ordinal>"
+        )),
     }
 }
 
@@ -71,7 +91,10 @@ pub fn generate(request: LocalRequest) -> Result<LocalResult, LocalError> {
     let prompt_tokens = tokenizer
         .encode(&request.prompt)
         .map_err(|e| LocalError::Tokenizer(e.to_string()))?;
-    let model = Target::Cpu.load(&dir)?;
+    let precision = request
+        .precision
+        .unwrap_or_else(|| request.target.precision(dir.architecture()));
+    let model = request.target.load_in(&dir, precision)?;
     let engine = Engine::start(
         EngineConfig {
             name: "cli".into(),

@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 use gpu_agent::config::{AgentConfig, LogFormat};
 use gpu_agent::local_generate::LocalRequest;
+use runtime::model::{Precision, Target};
 
 #[derive(Parser)]
 #[command(name = "gpu-agent", version, about = "Per-host GPU inference agent")]
@@ -66,6 +67,12 @@ enum Command {
         /// Print one JSON line: text, tokens, promptTokens, finishReason, seed.
         #[arg(long)]
         json: bool,
+        /// Where to run: cpu, or cuda:<ordinal> (a build with the `cuda` feature).
+        #[arg(long, default_value = "cpu", value_parser = gpu_agent::local_generate::parse_target)]
+        device: Target,
+        /// float32, float16 or bfloat16; default: float32 on the CPU, the GPU's best on CUDA.
+        #[arg(long)]
+        precision: Option<Precision>,
     },
 }
 
@@ -92,6 +99,8 @@ fn main() -> anyhow::Result<()> {
             seed,
             stop,
             json,
+            device,
+            precision,
         } => generate(
             LocalRequest {
                 model,
@@ -102,6 +111,8 @@ fn main() -> anyhow::Result<()> {
                 top_p,
                 seed,
                 stop,
+                target: device,
+                precision,
             },
             json,
         ),

@@ -103,7 +103,7 @@ impl ServingBackend for RuntimeBackend {
                 let target = candle_target(first_device, first_capability);
                 let status = ServingStatus {
                     backend: "candle".into(),
-                    compute_type: target.precision(architecture).into(),
+                    compute_type: target.precision(architecture).name().into(),
                     ..ServingStatus::default()
                 };
                 (ModelKind::Candle, status)

@@ -25,7 +25,7 @@ pub use cpu_threads::pin_cpu_threads;
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;
-pub use target::{MemoryEstimate, Target};
+pub use target::{MemoryEstimate, Precision, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {

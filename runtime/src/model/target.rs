@@ -16,6 +16,47 @@ pub struct MemoryEstimate {
     pub kv_bytes_per_slot: u64,
 }
 
+/// A compute precision, named as status pages show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Float32,
+    Float16,
+    Bfloat16,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Float32 => "float32",
+            Precision::Float16 => "float16",
+            Precision::Bfloat16 => "bfloat16",
+        }
+    }
+
+    fn dtype(self) -> DType {
+        match self {
+            Precision::Float32 => DType::F32,
+            Precision::Float16 => DType::F16,
+            Precision::Bfloat16 => DType::BF16,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "float32" | "f32" => Ok(Precision::Float32),
+            "float16" | "f16" => Ok(Precision::Float16),
+            "bfloat16" | "bf16" => Ok(Precision::Bfloat16),
+            other => Err(format!(
+                "unknown precision {other:?}; expected float32, float16 or bfloat16"
+            )),
+        }
+    }
+}
+
 /// A device to run a candle model on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -28,40 +69,41 @@ pub enum Target {
 }
 
 impl Target {
-    /// f32 on the CPU; on CUDA bf16 where the GPU has it (sm ≥ 8.0), otherwise f16 for
-    /// GPT-2 and f32 for T5 (T5's activations overflow float16).
-    pub fn dtype(&self, architecture: Architecture) -> DType {
+    /// The default precision here: f32 on the CPU; on CUDA bf16 where the GPU has it
+    /// (sm ≥ 8.0), otherwise f16 for GPT-2 and f32 for T5 (T5's activations overflow
+    /// float16).
+    pub fn precision(&self, architecture: Architecture) -> Precision {
         match *self {
-            Target::Cpu => DType::F32,
+            Target::Cpu => Precision::Float32,
             Target::Cuda {
                 capability: Some((major, _)),
                 ..
-            } if major >= 8 => DType::BF16,
-            Target::Cuda { .. } if architecture == Architecture::Gpt2 => DType::F16,
-            Target::Cuda { .. } => DType::F32,
+            } if major >= 8 => Precision::Bfloat16,
+            Target::Cuda { .. } if architecture == Architecture::Gpt2 => Precision::Float16,
+            Target::Cuda { .. } => Precision::Float32,
         }
     }
 
-    /// The dtype's name as status pages show it.
-    pub fn precision(&self, architecture: Architecture) -> &'static str {
-        match self.dtype(architecture) {
-            DType::F16 => "float16",
-            DType::BF16 => "bfloat16",
-            _ => "float32",
-        }
-    }
-
-    /// What a replica of the model in `dir` needs here, in [`Target::dtype`].
+    /// What a replica of the model in `dir` needs here, in the default precision.
     pub fn memory_estimate(&self, dir: &ModelDir) -> MemoryEstimate {
-        let dtype = self.dtype(dir.architecture());
+        let dtype = self.precision(dir.architecture()).dtype();
         MemoryEstimate {
             weights_bytes: dir.weights_bytes(dtype),
             kv_bytes_per_slot: dir.kv_bytes_per_slot(dtype),
         }
     }
 
-    /// Loads the model in `dir` here, in [`Target::dtype`].
+    /// Loads the model in `dir` here, in the default precision.
     pub fn load(&self, dir: &ModelDir) -> Result<Arc<dyn Model>, LoadError> {
+        self.load_in(dir, self.precision(dir.architecture()))
+    }
+
+    /// Loads the model in `dir` here, computing in `precision`.
+    pub fn load_in(
+        &self,
+        dir: &ModelDir,
+        precision: Precision,
+    ) -> Result<Arc<dyn Model>, LoadError> {
         let device = match *self {
             Target::Cpu => Device::Cpu,
             Target::Cuda { ordinal, .. } => {
@@ -71,6 +113,6 @@ impl Target {
                 })?
             }
         };
-        load_model(dir, &device, self.dtype(dir.architecture()))
+        load_model(dir, &device, precision.dtype())
     }
 }
