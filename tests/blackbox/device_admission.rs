@@ -57,19 +57,92 @@ fn deploy_on_a_t4_with_its_memory_used_fails_with_insufficient_gpu_memory() {
     assert_eq!(job["error"]["phase"], "CHECKING_DEVICE");
 }
 
+/// A fake-nvml preset: `count` GPUs of one model, as real drivers report them.
+type GpuModel = fn(usize) -> FakeHardware;
+
+/// Each fake host and the catalog classes it satisfies (g5.xlarge and g5.2xlarge are both
+/// one A10G). Every other GPU class is wrong for it by GPU name or by count.
+const HOSTS: &[(GpuModel, usize, &str, &[&str])] = &[
+    (FakeHardware::t4, 1, "Tesla T4", &["g4dn.xlarge"]),
+    (FakeHardware::t4, 4, "Tesla T4", &["g4dn.12xlarge"]),
+    (FakeHardware::t4, 8, "Tesla T4", &["g4dn.metal"]),
+    (
+        FakeHardware::a10g,
+        1,
+        "NVIDIA A10G",
+        &["g5.xlarge", "g5.2xlarge"],
+    ),
+    (FakeHardware::a10g, 4, "NVIDIA A10G", &["g5.12xlarge"]),
+    (FakeHardware::a10g, 8, "NVIDIA A10G", &["g5.48xlarge"]),
+    (FakeHardware::l40s, 1, "NVIDIA L40S", &["g6e.xlarge"]),
+];
+
+const GPU_CLASSES: &[&str] = &[
+    "g4dn.xlarge",
+    "g4dn.12xlarge",
+    "g4dn.metal",
+    "g5.xlarge",
+    "g5.2xlarge",
+    "g5.12xlarge",
+    "g5.48xlarge",
+    "g6e.xlarge",
+];
+
 #[test]
-fn deploy_of_the_matching_class_passes_the_device_check() {
-    let fake = FakeHardware::t4(1).install().expect("fake NVML");
-    let agent = Agent::start(AgentConfig::with_fixture_models().nvml(fake.library()));
-    let reply = kore_deploy(&agent, "gpt2-tiny", "g4dn.xlarge");
-    let job = wait_job(&agent, reply.json["dockStatusId"].as_str().unwrap());
-    if job.json["status"] == "FAILED" {
-        let phase = job.json["error"]["phase"].as_str().unwrap();
-        assert!(
-            !["CHECKING_DEVICE", "FETCHING"].contains(&phase),
-            "{}",
-            job.text
-        );
+fn every_device_class_deploys_on_its_hardware_and_is_refused_on_any_other() {
+    let gpt2 = crate::support::fixtures().join("gpt2-tiny");
+    for (model, count, gpu_name, matching) in HOSTS {
+        let fake = model(*count).install().expect("fake NVML");
+        let mut config = AgentConfig::default().nvml(fake.library());
+        for class in GPU_CLASSES {
+            config = config.model(&format!("m-{class}"), &gpt2.display().to_string());
+        }
+        let agent = Agent::start(config);
+        let jobs: Vec<(&str, String)> = GPU_CLASSES
+            .iter()
+            .map(|class| {
+                let reply = kore_deploy(&agent, &format!("m-{class}"), class);
+                assert_eq!(reply.status, 202, "{}", reply.text);
+                let job = reply.json["dockStatusId"].as_str().unwrap_or_default();
+                (*class, job.to_owned())
+            })
+            .collect();
+        let host = format!("{count}× {gpu_name}");
+        for (class, job) in jobs {
+            let job = wait_job(&agent, &job);
+            if matching.contains(&class) {
+                assert_eq!(
+                    job.json["status"], "SUCCESS",
+                    "{class} on {host}: {}",
+                    job.text
+                );
+                let status = agent.get_with_key(&format!("/v1/deployments/m-{class}"));
+                assert_eq!(status.json["phase"], "READY", "{}", status.text);
+                assert_eq!(
+                    status.json["gpuIndices"],
+                    serde_json::json!([0]),
+                    "{}",
+                    status.text
+                );
+            } else {
+                assert_eq!(
+                    job.json["status"], "FAILED",
+                    "{class} on {host}: {}",
+                    job.text
+                );
+                assert_eq!(job.json["error"]["code"], "DEVICE_MISMATCH", "{}", job.text);
+                assert_eq!(job.json["error"]["phase"], "CHECKING_DEVICE");
+                let message = job.json["error"]["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.starts_with(&format!("requested {class} (")),
+                    "{message}"
+                );
+                assert!(
+                    message.contains(&format!("but NVML reports {host}")),
+                    "{message}"
+                );
+            }
+        }
     }
 }
 
@@ -109,4 +182,20 @@ fn gpus_route_lists_the_fake_inventory() {
     assert_eq!(gpus.len(), 2);
     assert_eq!(gpus[0]["name"], "NVIDIA A10G");
     assert_eq!(gpus[1]["index"], 1);
+
+    let metrics = agent.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    for gpu in ["0", "1"] {
+        for gauge in [
+            "gpu_agent_gpu_memory_total_bytes",
+            "gpu_agent_gpu_memory_used_bytes",
+        ] {
+            let series = format!("{gauge}{{gpu=\"{gpu}\",name=\"NVIDIA A10G\"}}");
+            assert!(
+                metrics.text.contains(&series),
+                "{series} in:\n{}",
+                metrics.text
+            );
+        }
+    }
 }
