@@ -2,6 +2,7 @@
 //! one generation on a local model directory.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -170,8 +171,12 @@ fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         tracing::info!(listen = %config.listen, state_dir = %config.state_dir.display(), "gpu-agent starting");
-        let backend = gpu_agent::serving::runtime_backend(&config);
-        let state = gpu_agent::server::AppState::open(config, backend)?;
+        // One NVML inventory for admission, /v1/gpus and the backend's dtype choice.
+        let inventory = Arc::new(gpu_agent::gpu::GpuInventory::open(
+            config.gpu.nvml_library.clone(),
+        ));
+        let backend = gpu_agent::serving::runtime_backend(&config, Arc::clone(&inventory));
+        let state = gpu_agent::server::AppState::open(config, backend, inventory)?;
         gpu_agent::server::run(state, listener, termination()).await?;
         tracing::info!("gpu-agent stopped");
         Ok(())

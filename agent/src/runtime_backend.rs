@@ -35,11 +35,11 @@ pub struct RuntimeBackend {
 }
 
 impl RuntimeBackend {
-    pub fn new(config: &AgentConfig) -> Self {
+    pub fn new(config: &AgentConfig, inventory: Arc<GpuInventory>) -> Self {
         RuntimeBackend {
             state_dir: config.state_dir.clone(),
             batcher: config.batcher.clone(),
-            inventory: Arc::new(GpuInventory::open(&config.gpu.nvml_library)),
+            inventory,
         }
     }
 
@@ -362,7 +362,7 @@ impl ServingHandle for RuntimeHandle {
             events: stats
                 .events
                 .iter()
-                .map(|e| format!("{} replicas: {}", e.replicas, e.reason))
+                .map(|e| format!("{} (replicas: {})", e.reason, e.replicas))
                 .collect(),
             ..self.status.clone()
         }

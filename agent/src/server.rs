@@ -74,11 +74,13 @@ pub enum StartError {
 }
 
 impl AppState {
-    /// Opens the state store (quarantining corrupt records), loads auth, the catalog and
-    /// NVML. Deployments are not restored yet: [`run`] does that once HTTP is up.
+    /// Opens the state store (quarantining corrupt records) and loads auth and the catalog,
+    /// beside the NVML inventory the caller opened (the serving backend reads the same one).
+    /// Deployments are not restored yet: [`run`] does that once HTTP is up.
     pub fn open(
         config: AgentConfig,
         backend: Arc<dyn ServingBackend>,
+        inventory: Arc<GpuInventory>,
     ) -> Result<SharedState, StartError> {
         let (store, quarantined) = StateStore::open(&config.state_dir)?;
         for file in &quarantined {
@@ -91,7 +93,6 @@ impl AppState {
         }
         let auth = Authenticator::new(&config.auth)?;
         let catalog = Arc::new(DeviceCatalog::load(&config.gpu, config.allow_cpu)?);
-        let inventory = Arc::new(GpuInventory::open(config.gpu.nvml_library.clone()));
         let metrics = match crate::metrics::install() {
             Ok(handle) => Some(handle),
             Err(error) => {

@@ -208,6 +208,11 @@ pub struct ReplicaStatus {
 
 /// The backend the binary serves with: the runtime's engine (see
 /// [`crate::runtime_backend`]).
-pub fn runtime_backend(config: &AgentConfig) -> Arc<dyn ServingBackend> {
-    Arc::new(crate::runtime_backend::RuntimeBackend::new(config))
+pub fn runtime_backend(
+    config: &AgentConfig,
+    inventory: Arc<crate::gpu::GpuInventory>,
+) -> Arc<dyn ServingBackend> {
+    Arc::new(crate::runtime_backend::RuntimeBackend::new(
+        config, inventory,
+    ))
 }

@@ -30,7 +30,10 @@ impl InProcessAgent {
         let config = gpu_agent::config::AgentConfig::load_with_env(Some(&path), Vec::new())
             .expect("the rendered config loads");
         let backend = ScriptedBackend::new(script);
-        let state = gpu_agent::server::AppState::open(config, Arc::new(backend.clone()))
+        let inventory = Arc::new(gpu_agent::gpu::GpuInventory::open(
+            config.gpu.nvml_library.clone(),
+        ));
+        let state = gpu_agent::server::AppState::open(config, Arc::new(backend.clone()), inventory)
             .expect("the agent state opens");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = std::thread::spawn(move || -> Result<(), String> {
