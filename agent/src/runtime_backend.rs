@@ -22,8 +22,8 @@ use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
 use crate::serving::{
     FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
-    LoadProgress, LoadStep, ReplicaStatus, ResolvedModel, ServingBackend, ServingHandle,
-    ServingStatus, SubmitRejection,
+    LoadProgress, LoadStep, ReplicaStatus, RequestField, ResolvedModel, ServingBackend,
+    ServingHandle, ServingStatus, SubmitRejection,
 };
 
 /// Builds engines for deployments.
@@ -311,7 +311,7 @@ impl ServingHandle for RuntimeHandle {
     ) -> Result<UnboundedReceiver<GenerateEvent>, SubmitRejection> {
         if !self.honours_seeds && request.seed.is_some() && request.temperature > 0.0 {
             return Err(SubmitRejection::Unsupported {
-                field: "parameters.seed".into(),
+                field: RequestField::Seed,
                 message: "this deployment runs on CTranslate2, whose sampling cannot be seeded \
                           per request; omit seed, use temperature 0, or deploy with \
                           optimizationType \"\" (candle)"
@@ -346,7 +346,7 @@ impl ServingHandle for RuntimeHandle {
                     limit,
                 },
                 SubmitError::Tokenizer(message) => SubmitRejection::Unsupported {
-                    field: "prompt".into(),
+                    field: RequestField::Prompt,
                     message,
                 },
             })?;

@@ -506,6 +506,33 @@ fn seeded_sampling_is_refused_naming_the_field_and_greedy_with_a_seed_is_served(
     assert_eq!(reply.status, 422, "{}", reply.text);
     assert_eq!(reply.error_field(), Some("parameters.seed"));
 
+    let reply = agent.post_json(
+        "/v1/completions",
+        &json!({"model": id, "prompt": prompt, "max_tokens": 8, "temperature": 0.8, "seed": 7}),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "UNSUPPORTED_PARAMETER");
+    assert_eq!(
+        reply.error_field(),
+        Some("seed"),
+        "the OpenAI body's own key"
+    );
+
+    let auth = format!("Bearer {LW_TOKEN}");
+    let reply = agent.request(
+        "POST",
+        &format!("/ai/prediction/passthrough/{id}"),
+        &[("authorization", auth.as_str())],
+        Some(&json!({"batch": [{"text": prompt}], "modelConfig": {"temperature": 0.8, "maxTokens": 8, "seed": 7}})),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "UNSUPPORTED_PARAMETER");
+    assert_eq!(
+        reply.error_field(),
+        Some("modelConfig.seed"),
+        "the Lucidworks body's own key"
+    );
+
     // Sampling without a seed is served; so is greedy with a seed (greedy is reproducible).
     let sampled =
         json!({"prompt": prompt, "parameters": {"temperature": 0.8, "topK": 40, "maxTokens": 8}});
