@@ -74,6 +74,14 @@ impl RuntimeBackend {
         } else {
             cache.rebuild(dir.path(), quantization)
         };
+        if let Ok(ct2::CachedConversion {
+            rebuilt_because: Some(reason),
+            key,
+            ..
+        }) = &converted
+        {
+            tracing::warn!(key = %key, reason = %reason, "cached CTranslate2 conversion was invalid; converted again");
+        }
         converted
             .map(|c| (c, requested))
             .map_err(|e| LoadFailure::new("CONVERSION_FAILED", e.to_string()))
@@ -117,6 +125,7 @@ impl ServingBackend for RuntimeBackend {
                     compute_type: effective.to_string(),
                     requested_compute_type: Some(requested.to_string()),
                     cache_hit: Some(converted.cache_hit),
+                    cache_rebuilt_because: converted.rebuilt_because.clone(),
                     ..ServingStatus::default()
                 };
                 let kind = ModelKind::Ctranslate2 {

@@ -200,6 +200,9 @@ pub struct ServingStatus {
     pub requested_compute_type: Option<String>,
     /// CTranslate2: whether the converted model came from the conversion cache.
     pub cache_hit: Option<bool>,
+    /// CTranslate2: why a cached conversion was found invalid and converted again (e.g.
+    /// "model.bin does not match its SHA-256"); absent when nothing was discarded.
+    pub cache_rebuilt_because: Option<String>,
     pub replicas: Vec<ReplicaStatus>,
     pub queue_depth: usize,
     pub running: usize,

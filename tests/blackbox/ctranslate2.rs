@@ -269,6 +269,11 @@ fn conversion_cache_is_reused_survives_kill_9_and_is_rebuilt_when_damaged() {
     // A redeploy that may reuse artifacts takes the cached conversion.
     let (id, status) = deploy(&agent, model, &ct2_body("int8_float16", true));
     assert_backend(&status, "int8_float16", "int8_float32", true);
+    assert_eq!(
+        status["backend"]["cacheRebuiltBecause"],
+        Value::Null,
+        "{status}"
+    );
     assert_eq!(greedy_outputs(&agent, &id, model), expected);
 
     // kill -9: the restored deployment loads the same cached conversion.
@@ -304,6 +309,11 @@ fn conversion_cache_is_reused_survives_kill_9_and_is_rebuilt_when_damaged() {
         std::fs::write(&model_bin, &bytes).expect("damage the cached model.bin");
         let (id, status) = deploy(&agent, model, &ct2_body("int8_float16", true));
         assert_backend(&status, "int8_float16", "int8_float32", false);
+        let reason = status["backend"]["cacheRebuiltBecause"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{damage}: the rebuild says why: {status}"));
+        assert!(reason.contains("model.bin"), "{damage}: {reason}");
+        eprintln!("{damage}: cacheRebuiltBecause {reason:?}");
         assert_eq!(
             greedy_outputs(&agent, &id, model),
             expected,
