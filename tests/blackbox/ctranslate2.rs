@@ -327,6 +327,24 @@ fn conversion_cache_is_reused_survives_kill_9_and_is_rebuilt_when_damaged() {
     }
 }
 
+#[test]
+fn a_restored_deployment_reuses_its_cached_conversion_even_if_first_deployed_fresh() {
+    let mut agent = Agent::start(AgentConfig::with_fixture_models());
+    let (id, status) = deploy(&agent, "t5-tiny", &ct2_body("int8_float16", false));
+    assert_backend(&status, "int8_float16", "int8_float32", false);
+    let before = greedy_outputs(&agent, &id, "t5-tiny");
+    agent.kill9_and_restart();
+    let status = agent.wait_phase(&id, &["READY", "FAILED"]);
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    // The agent resumes its own deployment: the conversion it made is still valid.
+    assert_backend(&status.json, "int8_float16", "int8_float32", true);
+    assert_eq!(
+        status.json["isDeployedPreviously"], false,
+        "the spec as given"
+    );
+    assert_eq!(greedy_outputs(&agent, &id, "t5-tiny"), before);
+}
+
 /// The text of each token of a greedy stream, and the final event.
 fn stream(agent: &Endpoint, id: &str, mut body: Value) -> (Vec<(u32, String)>, Value) {
     body["stream"] = json!(true);
