@@ -208,6 +208,12 @@ fn assert_int8_float16_on_cpu_matches_ctranslate2_python(model: &str) {
         outputs.len(),
         "every {model} int8 greedy output equals CTranslate2 Python's (see stderr)"
     );
+
+    // quantizationType "" is CTranslate2's default, int8_float16: the same model.
+    undeploy(&agent, model, &id);
+    let (id, status) = deploy(&agent, model, &ct2_body("", false));
+    assert_backend(&status, "int8_float16", "int8_float32", false);
+    assert_eq!(greedy_outputs(&agent, &id, model), outputs);
 }
 
 #[test]
@@ -464,7 +470,7 @@ fn batch_size_histogram(agent: &Endpoint, deployment: &str) -> (f64, f64) {
 }
 
 #[test]
-fn twelve_concurrent_greedy_requests_each_equal_their_single_result() {
+fn twelve_concurrent_greedy_requests_each_equal_their_single_result_beside_sampled_ones() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     for model in ["gpt2-tiny", "t5-tiny"] {
         let (id, status) = deploy(&agent, model, &ct2_body("int8_float16", false));
@@ -484,15 +490,26 @@ fn twelve_concurrent_greedy_requests_each_equal_their_single_result() {
             })
             .collect();
         let (sum_before, count_before) = batch_size_histogram(&agent, model);
-        let concurrent: Vec<Vec<u32>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = requests
+        // Four sampled requests run beside them: CTranslate2 takes one option set per
+        // call, so they form their own group of the same batch, which must not disturb
+        // the greedy ones.
+        let mut bodies: Vec<Value> = requests
+            .iter()
+            .map(|(prompt, max_tokens)| greedy_body(prompt, *max_tokens))
+            .collect();
+        for i in 0..4 {
+            bodies.insert(
+                3 * i + 1,
+                json!({"prompt": requests[i].0, "parameters": {"temperature": 0.9, "topK": 50, "maxTokens": 12}}),
+            );
+        }
+        let replies: Vec<Reply> = std::thread::scope(|scope| {
+            let handles: Vec<_> = bodies
                 .iter()
-                .map(|(prompt, max_tokens)| {
+                .map(|body| {
                     let agent = &agent;
                     let id = &id;
-                    scope.spawn(move || {
-                        token_ids(&generate(agent, id, &greedy_body(prompt, *max_tokens)))
-                    })
+                    scope.spawn(move || generate(agent, id, body))
                 })
                 .collect();
             handles
@@ -500,6 +517,15 @@ fn twelve_concurrent_greedy_requests_each_equal_their_single_result() {
                 .map(|h| h.join().expect("request thread"))
                 .collect()
         });
+        let mut concurrent = Vec::new();
+        for (body, reply) in bodies.iter().zip(&replies) {
+            assert_eq!(reply.status, 200, "{body}: {}", reply.text);
+            if body["parameters"]["temperature"] == 0 {
+                concurrent.push(token_ids(reply));
+            } else {
+                assert!(token_ids(reply).len() <= 12, "{}", reply.text);
+            }
+        }
         for (i, ((prompt, max_tokens), single)) in requests.iter().zip(&singles).enumerate() {
             assert_eq!(single.len(), *max_tokens, "{model} request {i}");
             assert_eq!(
