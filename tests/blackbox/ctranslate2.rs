@@ -687,3 +687,27 @@ fn vllm_is_refused_with_unsupported_optimization_on_every_deploy_surface() {
     assert_eq!(list.status, 200, "{}", list.text);
     assert_eq!(list.json["deployments"], json!([]), "{}", list.text);
 }
+
+#[test]
+fn a_gpu_class_run_on_the_cpu_reports_the_cpu_compute_type_not_the_gpus() {
+    // g5.xlarge is checked against (fake) NVML, then, with `execution = "cpu"`, runs on
+    // the CPU: T5 int8_float16 would be int8_bfloat16 on the A10G (sm 8.6), but the
+    // replica is on the CPU, and status reports what CTranslate2 runs there.
+    let fake = fake_nvml::FakeHardware::a10g(1)
+        .install()
+        .expect("fake NVML");
+    let agent = Agent::start(AgentConfig::with_fixture_models().nvml(fake.library()));
+    let mut body = ct2_body("int8_float16", false);
+    body["deviceType"] = json!("g5.xlarge");
+    let (id, status) = deploy(&agent, "t5-tiny", &body);
+    assert_backend(&status, "int8_float16", "int8_float32", false);
+    assert_eq!(status["gpuIndices"], json!([0]), "{status}");
+    assert_eq!(
+        status["replicas"]["devices"][0]["device"], "cpu",
+        "{status}"
+    );
+    assert_eq!(
+        greedy_outputs(&agent, &id, "t5-tiny"),
+        int8_golden("t5-tiny")
+    );
+}
