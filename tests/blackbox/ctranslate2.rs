@@ -239,6 +239,9 @@ fn float32_conversion_greedy_equals_hugging_face_golden_for_gpt2_and_flan_t5() {
     }
 }
 
+/// A named way to damage a file's bytes.
+type Damage = (&'static str, fn(&mut Vec<u8>));
+
 /// The conversion cache's entries under the agent's state directory (staging dirs aside).
 fn cache_entries(agent: &Agent) -> Vec<PathBuf> {
     let root = agent.state_dir().join("ctranslate2");
@@ -298,7 +301,7 @@ fn conversion_cache_is_reused_survives_kill_9_and_is_rebuilt_when_damaged() {
     // Damage that CTranslate2 would load without complaint: flipped weight bytes (same
     // size). Then damage it could not load: a truncated file. Each time the manifest check
     // finds it, the conversion is rebuilt, reported as a miss, and outputs are golden.
-    let damages: [(&str, fn(&mut Vec<u8>)); 2] = [
+    let damages: [Damage; 2] = [
         ("flipped bytes", |bytes: &mut Vec<u8>| {
             let middle = bytes.len() / 2;
             for byte in &mut bytes[middle..middle + 64] {
@@ -497,10 +500,10 @@ fn twelve_concurrent_greedy_requests_each_equal_their_single_result_beside_sampl
             .iter()
             .map(|(prompt, max_tokens)| greedy_body(prompt, *max_tokens))
             .collect();
-        for i in 0..4 {
+        for (i, (prompt, _)) in requests.iter().take(4).enumerate() {
             bodies.insert(
                 3 * i + 1,
-                json!({"prompt": requests[i].0, "parameters": {"temperature": 0.9, "topK": 50, "maxTokens": 12}}),
+                json!({"prompt": prompt, "parameters": {"temperature": 0.9, "topK": 50, "maxTokens": 12}}),
             );
         }
         let replies: Vec<Reply> = std::thread::scope(|scope| {
