@@ -714,3 +714,82 @@ fn a_gpu_class_run_on_the_cpu_reports_the_cpu_compute_type_not_the_gpus() {
         int8_golden("t5-tiny")
     );
 }
+
+#[test]
+fn lucidworks_and_native_deploys_select_ctranslate2_from_their_own_fields() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    // Lucidworks: the Kore keys flat in `config`.
+    let auth = format!("Bearer {LW_TOKEN}");
+    let lw = |method: &str, path: &str, body: Option<&Value>| {
+        agent.request(method, path, &[("authorization", auth.as_str())], body)
+    };
+    let created = lw(
+        "POST",
+        "/customers/acme/ai/deployments",
+        Some(&json!({
+            "modelId": "t5-tiny",
+            "region": "local",
+            "config": {"deviceType": "cpu", "maxBatchSize": 8,
+                       "optimizationType": "ctranslate2", "quantizationType": "int8_float16"},
+        })),
+    );
+    assert_eq!(created.status, 200, "{}", created.text);
+    let id = created.json["id"].as_str().unwrap_or_default().to_owned();
+    let status = agent.wait_phase(&id, &["READY", "FAILED"]);
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    assert_backend(&status.json, "int8_float16", "int8_float32", false);
+    let cases = golden_cases("t5-tiny");
+    let batch: Vec<Value> = cases.iter().map(|c| json!({"text": c.prompt})).collect();
+    let predicted = lw(
+        "POST",
+        &format!("/ai/prediction/passthrough/{id}"),
+        Some(
+            &json!({"batch": batch, "modelConfig": {"temperature": 0, "maxTokens": GOLDEN_TOKENS}}),
+        ),
+    );
+    assert_eq!(predicted.status, 200, "{}", predicted.text);
+    // Each item equals the same prompt asked alone through the native surface.
+    for (i, case) in cases.iter().enumerate() {
+        let alone = generate(&agent, &id, &greedy_body(&case.prompt, GOLDEN_TOKENS));
+        assert_eq!(
+            token_ids(&alone),
+            int8_golden("t5-tiny")[i],
+            "{:?}",
+            case.prompt
+        );
+        assert_eq!(
+            predicted.json["predictions"][i]["response"], alone.json["text"],
+            "{:?} in a Lucidworks batch",
+            case.prompt
+        );
+    }
+
+    // Native: the Kore body plus modelId.
+    let mut body = ct2_body("no_quantization", false);
+    body["modelId"] = json!("gpt2-tiny");
+    let created = agent.post_json("/v1/deployments", &body);
+    assert_eq!(created.status, 202, "{}", created.text);
+    let status = agent.wait_phase("gpt2-tiny", &["READY", "FAILED"]);
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    assert_backend(&status.json, "float32", "float32", false);
+    let outputs = greedy_outputs(&agent, "gpt2-tiny", "gpt2-tiny");
+    for (case, tokens) in golden_cases("gpt2-tiny").iter().zip(&outputs) {
+        case.assert_matches(tokens, "gpt2-tiny deployed natively on CTranslate2 float32");
+    }
+}
+
+#[test]
+fn a_gpt2_prompt_beyond_the_context_is_refused_with_prompt_too_long() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let (id, _) = deploy(&agent, "gpt2-tiny", &ct2_body("int8_float16", false));
+    // gpt2-tiny has 128 positions: 100 prompt tokens + 29 new ones do not fit.
+    let prompt = " hello".repeat(100);
+    let fits = generate(&agent, &id, &greedy_body(&prompt, 28));
+    assert_eq!(fits.status, 200, "{}", fits.text);
+    assert_eq!(fits.json["usage"]["promptTokens"], 100, "{}", fits.text);
+    assert_eq!(token_ids(&fits).len(), 28);
+    let reply = generate(&agent, &id, &greedy_body(&prompt, 29));
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "PROMPT_TOO_LONG");
+    assert_eq!(reply.error_field(), Some("prompt"));
+}
