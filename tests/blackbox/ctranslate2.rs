@@ -1,13 +1,15 @@
-//! The CTranslate2 backend through the real binary: Kore deploys with
-//! `optimizationType: "ctranslate2"` of the tiny fixture models on the CPU class, converted
-//! by the agent, loaded into real CTranslate2, and asked over real HTTP.
+//! The CTranslate2 backend through the real binary: deploys with
+//! `optimizationType: "ctranslate2"` of the tiny fixture models (mostly Kore, on the CPU
+//! class), converted by the agent, loaded into real CTranslate2, and asked over real HTTP.
 //!
-//! - int8_float16 is reported as asked and as run (`int8_float32` on CPU), and greedy
-//!   output equals CTranslate2 Python's on its own int8_float16 conversion;
+//! - int8_float16 is reported as asked and as run (`int8_float32` on CPU, also for a GPU
+//!   class run on the CPU), and greedy output equals CTranslate2 Python's on its own
+//!   int8_float16 conversion;
 //! - float32 (`quantizationType: "no_quantization"`) greedy equals Hugging Face's;
-//! - the conversion cache is reused on `isDeployedPreviously`, survives `kill -9`, and is
-//!   rebuilt when its files were damaged;
-//! - stop strings, maxTokens, batching, seeds and the OpenAI surface behave as on candle;
+//! - the conversion cache is reused on `isDeployedPreviously` and by restored deployments,
+//!   survives `kill -9`, and is rebuilt (saying why) when its files were damaged;
+//! - stop strings, maxTokens, the context limit, batching, seeds, and the OpenAI and
+//!   Lucidworks surfaces behave as on candle;
 //! - `optimizationType: "vllm"` is refused on every deploy surface.
 
 use std::path::PathBuf;
