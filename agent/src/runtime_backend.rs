@@ -22,8 +22,8 @@ use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
 use crate::serving::{
     FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
-    LoadProgress, LoadStep, ReplicaStatus, ResolvedModel, ServingBackend, ServingHandle,
-    ServingStatus, SubmitRejection,
+    LoadProgress, LoadStep, ReplicaStatus, RequestField, ResolvedModel, ServingBackend,
+    ServingHandle, ServingStatus, SubmitRejection,
 };
 
 /// Builds engines for deployments.
@@ -74,6 +74,14 @@ impl RuntimeBackend {
         } else {
             cache.rebuild(dir.path(), quantization)
         };
+        if let Ok(ct2::CachedConversion {
+            rebuilt_because: Some(reason),
+            key,
+            ..
+        }) = &converted
+        {
+            tracing::warn!(key = %key, reason = %reason, "cached CTranslate2 conversion was invalid; converted again");
+        }
         converted
             .map(|c| (c, requested))
             .map_err(|e| LoadFailure::new("CONVERSION_FAILED", e.to_string()))
@@ -117,6 +125,7 @@ impl ServingBackend for RuntimeBackend {
                     compute_type: effective.to_string(),
                     requested_compute_type: Some(requested.to_string()),
                     cache_hit: Some(converted.cache_hit),
+                    cache_rebuilt_because: converted.rebuilt_because.clone(),
                     ..ServingStatus::default()
                 };
                 let kind = ModelKind::Ctranslate2 {
@@ -311,7 +320,7 @@ impl ServingHandle for RuntimeHandle {
     ) -> Result<UnboundedReceiver<GenerateEvent>, SubmitRejection> {
         if !self.honours_seeds && request.seed.is_some() && request.temperature > 0.0 {
             return Err(SubmitRejection::Unsupported {
-                field: "parameters.seed".into(),
+                field: RequestField::Seed,
                 message: "this deployment runs on CTranslate2, whose sampling cannot be seeded \
                           per request; omit seed, use temperature 0, or deploy with \
                           optimizationType \"\" (candle)"
@@ -346,7 +355,7 @@ impl ServingHandle for RuntimeHandle {
                     limit,
                 },
                 SubmitError::Tokenizer(message) => SubmitRejection::Unsupported {
-                    field: "prompt".into(),
+                    field: RequestField::Prompt,
                     message,
                 },
             })?;

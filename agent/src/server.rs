@@ -234,7 +234,7 @@ fn restore(state: &SharedState) {
                 restored.redeploy.len()
             ));
             for id in restored.redeploy {
-                state.lifecycle.spawn_deploy(id);
+                state.lifecycle.spawn_resume(id);
             }
         }
         Err(error) => tracing::error!(%error, "persisted deployments could not be restored"),

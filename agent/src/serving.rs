@@ -157,6 +157,14 @@ pub struct GenerateFailure {
     pub message: String,
 }
 
+/// A request field a backend may refuse. Each surface names it in its own wire terms
+/// (native `parameters.seed`, OpenAI `seed`, Lucidworks `modelConfig.seed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestField {
+    Seed,
+    Prompt,
+}
+
 /// Why `submit` refused a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SubmitRejection {
@@ -164,8 +172,12 @@ pub enum SubmitRejection {
     QueueFull { capacity: usize },
     /// 503: the deployment is draining.
     Draining,
-    /// 422 naming `field`: a parameter this deployment's backend cannot honour.
-    Unsupported { field: String, message: String },
+    /// 422 naming `field` (as the surface spells it): a parameter this deployment's
+    /// backend cannot honour.
+    Unsupported {
+        field: RequestField,
+        message: String,
+    },
     /// 422 `PROMPT_TOO_LONG`: prompt + maxTokens exceed the model's context.
     PromptTooLong {
         prompt_tokens: usize,
@@ -188,6 +200,9 @@ pub struct ServingStatus {
     pub requested_compute_type: Option<String>,
     /// CTranslate2: whether the converted model came from the conversion cache.
     pub cache_hit: Option<bool>,
+    /// CTranslate2: why a cached conversion was found invalid and converted again (e.g.
+    /// "model.bin does not match its SHA-256"); absent when nothing was discarded.
+    pub cache_rebuilt_because: Option<String>,
     pub replicas: Vec<ReplicaStatus>,
     pub queue_depth: usize,
     pub running: usize,

@@ -6,6 +6,7 @@
 
 mod auth;
 mod cli_generate;
+mod ctranslate2;
 mod deploy_parser_props;
 mod device_admission;
 mod generate_surfaces;

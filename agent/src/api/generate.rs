@@ -17,8 +17,8 @@ use crate::error::{ApiError, RETRY_AFTER_NOT_READY, RETRY_AFTER_QUEUE_FULL};
 use crate::metrics::{self, Outcome};
 use crate::server::AppState;
 use crate::serving::{
-    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, ServingHandle,
-    SubmitRejection,
+    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, RequestField,
+    ServingHandle, SubmitRejection,
 };
 
 /// A READY deployment and its serving handle.
@@ -70,8 +70,29 @@ pub struct Generation {
     finished: bool,
 }
 
-/// Submits `request` to `target`; a refusal is answered at once (429, 503, 422).
-pub fn submit(target: &Target, request: GenerateRequest) -> Result<Generation, ApiError> {
+/// How a surface spells the request fields a backend may refuse (the 422's `field`).
+#[derive(Clone, Debug)]
+pub struct FieldNames {
+    pub seed: &'static str,
+    pub prompt: String,
+}
+
+impl FieldNames {
+    fn name(&self, field: RequestField) -> String {
+        match field {
+            RequestField::Seed => self.seed.to_owned(),
+            RequestField::Prompt => self.prompt.clone(),
+        }
+    }
+}
+
+/// Submits `request` to `target`; a refusal is answered at once (429, 503, 422), naming
+/// a refused field as `fields` spells it.
+pub fn submit(
+    target: &Target,
+    request: GenerateRequest,
+    fields: &FieldNames,
+) -> Result<Generation, ApiError> {
     let label = target.deployment.spec.model_id.clone();
     match target.handle.submit(request) {
         Ok(events) => Ok(Generation {
@@ -81,12 +102,12 @@ pub fn submit(target: &Target, request: GenerateRequest) -> Result<Generation, A
         }),
         Err(rejection) => {
             metrics::record_outcome(&label, Outcome::Rejected);
-            Err(rejected(&target.deployment.id, rejection))
+            Err(rejected(&target.deployment.id, rejection, fields))
         }
     }
 }
 
-fn rejected(deployment: &str, rejection: SubmitRejection) -> ApiError {
+fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -> ApiError {
     match rejection {
         SubmitRejection::QueueFull { capacity } => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -107,7 +128,7 @@ fn rejected(deployment: &str, rejection: SubmitRejection) -> ApiError {
             "UNSUPPORTED_PARAMETER",
             message,
         )
-        .with_field(field),
+        .with_field(fields.name(field)),
         SubmitRejection::PromptTooLong {
             prompt_tokens,
             max_tokens,
@@ -120,7 +141,7 @@ fn rejected(deployment: &str, rejection: SubmitRejection) -> ApiError {
                  the model's context of {limit} positions"
             ),
         )
-        .with_field("prompt"),
+        .with_field(fields.prompt.clone()),
     }
 }
 

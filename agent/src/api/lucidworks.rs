@@ -219,9 +219,13 @@ pub async fn predict(
     let target: Target = generate::target(&state, &deployment_id, &log)?;
     let params = overrides.apply(&target.deployment.spec.generation, "modelConfig.topP")?;
     let mut generations = Vec::with_capacity(texts.len());
-    for text in texts {
+    for (i, text) in texts.into_iter().enumerate() {
         let request = generate::request(&state, text, &params, overrides.seed);
-        generations.push(generate::submit(&target, request)?);
+        let fields = generate::FieldNames {
+            seed: "modelConfig.seed",
+            prompt: format!("batch[{i}].text"),
+        };
+        generations.push(generate::submit(&target, request, &fields)?);
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut predictions = Vec::with_capacity(results.len());

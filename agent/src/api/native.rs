@@ -237,8 +237,11 @@ pub async fn generate(
     let seed = parsed.overrides.seed;
     if stream {
         let prompt = parsed.prompts.into_iter().next().unwrap_or_default();
-        let generation =
-            generate::submit(&target, generate::request(&state, prompt, &params, seed))?;
+        let generation = generate::submit(
+            &target,
+            generate::request(&state, prompt, &params, seed),
+            &fields("prompt".to_owned()),
+        )?;
         let stream_log = log.clone();
         let events = generation
             .into_stream()
@@ -248,10 +251,16 @@ pub async fn generate(
             .into_response());
     }
     let mut generations = Vec::with_capacity(parsed.prompts.len());
-    for prompt in parsed.prompts {
+    for (i, prompt) in parsed.prompts.into_iter().enumerate() {
+        let prompt_field = if parsed.prompt_was_array {
+            format!("prompt[{i}]")
+        } else {
+            "prompt".to_owned()
+        };
         generations.push(generate::submit(
             &target,
             generate::request(&state, prompt, &params, seed),
+            &fields(prompt_field),
         )?);
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
@@ -267,6 +276,14 @@ pub async fn generate(
         answers.pop().unwrap_or(Value::Null)
     };
     Ok(Json(body).into_response())
+}
+
+/// The native spelling of the fields a backend may refuse.
+fn fields(prompt: String) -> generate::FieldNames {
+    generate::FieldNames {
+        seed: "parameters.seed",
+        prompt,
+    }
 }
 
 /// One SSE event: `{"token": {...}}` per token, the full result last, or an `error` event.

@@ -133,6 +133,14 @@ pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiErr
     })
 }
 
+/// The OpenAI spelling of the fields a backend may refuse.
+fn fields() -> generate::FieldNames {
+    generate::FieldNames {
+        seed: "seed",
+        prompt: "prompt".to_owned(),
+    }
+}
+
 fn finish_reason(reason: FinishReason) -> &'static str {
     match reason {
         FinishReason::Length => "length",
@@ -164,8 +172,11 @@ pub async fn completions(
     let model = request.model.clone();
     if request.stream {
         let prompt = request.prompts.into_iter().next().unwrap_or_default();
-        let generation =
-            generate::submit(&target, generate::request(&state, prompt, &params, seed))?;
+        let generation = generate::submit(
+            &target,
+            generate::request(&state, prompt, &params, seed),
+            &fields(),
+        )?;
         let stream_log = log.clone();
         let chunks = generation.into_stream().map(move |step| {
             let data = match step {
@@ -202,6 +213,7 @@ pub async fn completions(
         generations.push(generate::submit(
             &target,
             generate::request(&state, prompt, &params, seed),
+            &fields(),
         )?);
     }
     let results: Vec<Result<GenerateResult, ApiError>> =

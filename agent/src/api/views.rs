@@ -160,6 +160,7 @@ pub fn native_deployment(snapshot: &Snapshot) -> Value {
                 "requestedComputeType": s.requested_compute_type,
                 "computeType": s.compute_type,
                 "cacheHit": s.cache_hit,
+                "cacheRebuiltBecause": s.cache_rebuilt_because,
             }),
         ),
         "optimizationType": optimization_type(spec),

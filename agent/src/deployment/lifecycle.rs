@@ -53,13 +53,25 @@ impl Lifecycle {
     /// Runs the deploy of deployment `id` in the background.
     pub fn spawn_deploy(self: &Arc<Self>, id: String) {
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.deploy(&id).await });
+        tokio::spawn(async move { this.deploy(&id, false).await });
     }
 
-    async fn deploy(&self, id: &str) {
-        let Some(spec) = self.registry.spec(id) else {
+    /// Deploys again, in the background, a deployment restored after a restart. Its own
+    /// cached artifacts (a converted CTranslate2 model, checked against its manifest) are
+    /// reused even if the deploy did not ask to (`isDeployedPreviously: false` says the
+    /// caller had no artifacts to offer, not that the agent's own are suspect): a restart
+    /// should not redo a conversion that is still valid.
+    pub fn spawn_resume(self: &Arc<Self>, id: String) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.deploy(&id, true).await });
+    }
+
+    async fn deploy(&self, id: &str, resumed: bool) {
+        let Some(mut spec) = self.registry.spec(id) else {
             return;
         };
+        // Only for this load; the recorded spec stays as it was given.
+        spec.reuse_cached_artifacts |= resumed;
         match self.run_phases(id, &spec).await {
             Ok(handle) => {
                 if let Err(handle) = self.registry.ready(id, handle) {
