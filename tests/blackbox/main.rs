@@ -3,6 +3,7 @@
 //! in-process instead: the deploy-body property tests (the parsers themselves).
 
 mod auth;
+mod batching;
 mod cli_generate;
 mod deploy_parser_props;
 mod device_admission;

@@ -15,10 +15,14 @@ use super::{Endpoint, Reply, API_KEY, PATIENCE};
 pub fn deploy_ready_with(agent: &Endpoint, model: &str, scaling: Value) -> String {
     let mut body = crate::kore_lifecycle::kore_body("cpu");
     body["scalingParameters"] = scaling;
-    let reply = agent.post_json(
-        &format!("/api/public/models/{model}/deploy?modelType=openSource"),
-        &body,
-    );
+    let path = format!("/api/public/models/{model}/deploy?modelType=openSource");
+    // Right after start the agent may still be restoring its (empty) state: 503 NOT_READY.
+    let deadline = Instant::now() + PATIENCE;
+    let mut reply = agent.post_json(&path, &body);
+    while reply.status == 503 && reply.error_code() == "NOT_READY" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        reply = agent.post_json(&path, &body);
+    }
     assert_eq!(reply.status, 202, "{}", reply.text);
     let job = crate::kore_lifecycle::wait_job(
         agent,
