@@ -97,6 +97,26 @@ fn an_absent_seed_is_drawn_and_returned_and_reproduces_the_sample() {
 }
 
 #[test]
+fn a_seed_beyond_the_documented_range_is_422_not_clamped() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    deploy_ready(&agent, "gpt2-tiny");
+    let reply = generate(
+        &agent,
+        "gpt2-tiny",
+        json!({"prompt": "hi", "parameters": {"seed": 1u64 << 63}}),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "OUT_OF_RANGE");
+    assert_eq!(reply.error_field(), Some("parameters.seed"));
+    let openai = agent.post_json(
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": "hi", "seed": u64::MAX}),
+    );
+    assert_eq!(openai.status, 422, "{}", openai.text);
+    assert_eq!(openai.error_field(), Some("seed"));
+}
+
+#[test]
 fn an_array_prompt_answers_an_array_in_order() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     let id = deploy_ready(&agent, "gpt2-tiny");
