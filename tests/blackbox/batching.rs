@@ -84,7 +84,7 @@ fn a_seeded_sampled_request_gives_the_same_tokens_alone_and_among_thirty_others(
         .map(|i| {
             let body = json!({"prompt": format!("Other request number {i} says"), "parameters": {
                 "temperature": 0.3 + (i % 10) as f64 * 0.15, "topK": 1 + i * 3, "topP": 0.5 + (i % 5) as f64 * 0.1,
-                "seed": 1000 + i, "maxTokens": 80}});
+                "seed": 1000 + i, "maxTokens": 100}});
             generate_in_background(&agent, &id, body)
         })
         .collect();
