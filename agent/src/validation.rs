@@ -103,6 +103,23 @@ impl IntRange {
         }
     }
 
+    /// Like [`check`](Self::check), for a JSON integer read without clamping (see
+    /// `JsonObject::wide_integer`): a value beyond i64 is out of range, not i64::MAX.
+    pub fn check_wide(&self, field: &str, value: i128) -> Result<i64, RuleViolation> {
+        if (i128::from(self.min)..=i128::from(self.max)).contains(&value) {
+            Ok(value as i64)
+        } else {
+            Err(RuleViolation::new(
+                "OUT_OF_RANGE",
+                field,
+                format!(
+                    "{field} must be between {} and {}, but {value} was given",
+                    self.min, self.max
+                ),
+            ))
+        }
+    }
+
     /// Like [`check`](Self::check), for fields that are `u32` once valid.
     pub fn check_u32(&self, field: &str, value: i64) -> Result<u32, RuleViolation> {
         let value = self.check(field, value)?;

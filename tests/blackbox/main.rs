@@ -1,10 +1,9 @@
 //! Black-box tests of the `gpu-agent` binary: the real process over real HTTP on
-//! loopback, with a private state directory per agent (see `support`). Two modules run
-//! in-process instead: the deploy-body property tests (the parsers themselves), and
-//! `generate_surfaces` (the agent's server over loopback with a scripted serving backend,
-//! until the binary has the runtime's).
+//! loopback, with a private state directory per agent (see `support`). One module runs
+//! in-process instead: the deploy-body property tests (the parsers themselves).
 
 mod auth;
+mod batching;
 mod cli_generate;
 mod ctranslate2;
 mod deploy_parser_props;

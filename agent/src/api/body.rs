@@ -115,6 +115,17 @@ impl<'a> JsonObject<'a> {
             .transpose()
     }
 
+    /// An integer as given, u64 values beyond i64 included: [`integer`](Self::integer)
+    /// clamps those to i64::MAX, which a range ending at i64::MAX (seeds) would accept.
+    pub fn wide_integer(&self, key: &str) -> Result<Option<i128>, ApiError> {
+        self.value(key)
+            .map(|v| match v {
+                Value::Number(n) if n.is_u64() => Ok(i128::from(n.as_u64().unwrap_or(u64::MAX))),
+                other => as_integer(&self.path_of(key), other).map(i128::from),
+            })
+            .transpose()
+    }
+
     pub fn number(&self, key: &str) -> Result<Option<f64>, ApiError> {
         self.value(key)
             .map(|v| as_number(&self.path_of(key), v))

@@ -94,8 +94,8 @@ pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiErr
         check_stop_sequences("stop", stops)?;
     }
     let seed = root
-        .integer("seed")?
-        .map(|s| rules::SEED.check("seed", s).map(|s| s as u64))
+        .wide_integer("seed")?
+        .map(|s| rules::SEED.check_wide("seed", s).map(|s| s as u64))
         .transpose()?;
     if let Some(n) = root.integer("n")? {
         if n != 1 {

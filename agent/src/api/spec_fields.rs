@@ -101,8 +101,12 @@ pub fn generation_overrides(obj: &JsonObject<'_>) -> Result<GenerationOverrides,
         check_stop_sequences(&obj.path_of("stopSequence"), stops)?;
     }
     let seed = obj
-        .integer("seed")?
-        .map(|s| rules::SEED.check(&obj.path_of("seed"), s).map(|s| s as u64))
+        .wide_integer("seed")?
+        .map(|s| {
+            rules::SEED
+                .check_wide(&obj.path_of("seed"), s)
+                .map(|s| s as u64)
+        })
         .transpose()?;
     Ok(GenerationOverrides {
         temperature,

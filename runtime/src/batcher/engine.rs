@@ -69,7 +69,7 @@ pub struct SubmitRequest {
     pub sampling: SamplingParams,
     pub max_new_tokens: usize,
     pub stop: Vec<String>,
-    /// Absent: a random seed is drawn and reported back.
+    /// Absent: a random seed below 2^63 is drawn and reported back.
     pub seed: Option<u64>,
     pub timeout: Option<Duration>,
 }
@@ -237,7 +237,9 @@ impl Engine {
             .encode(&request.prompt)
             .map_err(|e| SubmitError::Tokenizer(e.to_string()))?;
         inner.check_length(prompt_ids.len(), request.max_new_tokens)?;
-        let seed = request.seed.unwrap_or_else(rand::random);
+        // Drawn below 2^63: the seed is reported back so the client can replay the
+        // request, and the HTTP APIs take seeds as non-negative signed 64-bit integers.
+        let seed = request.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
         let (events, receiver) = mpsc::unbounded_channel();
         if request.max_new_tokens == 0 {
             // Nothing to generate: answer without occupying a slot.

@@ -38,6 +38,19 @@ impl GoldenCase {
             tokens
         );
     }
+
+    /// Asserts `tokens`, a shorter generation (`maxTokens` below the golden length),
+    /// agrees with the greedy continuation as far as both are comparable.
+    pub fn assert_prefix_matches(&self, tokens: &[u32], context: &str) {
+        let n = self.comparable().min(tokens.len());
+        assert!(
+            tokens[..n] == self.greedy_ids[..n],
+            "{context}: prompt {:?}: expected the first {n} tokens {:?}, got {:?}",
+            self.prompt,
+            &self.greedy_ids[..n],
+            tokens
+        );
+    }
 }
 
 /// The cases of a fixture model: `gpt2-tiny` and `t5-tiny` live in the shared

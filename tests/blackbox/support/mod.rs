@@ -7,8 +7,8 @@ pub mod config;
 pub mod golden;
 pub mod http;
 pub mod hub;
-pub mod in_process;
-pub mod scripted;
+pub mod serving;
+pub mod slow_model;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
