@@ -77,7 +77,6 @@ impl Ct2Batcher {
             self.control.mark_busy();
             self.control.set_running(batch.len());
             self.generate(batch);
-            self.control.set_running(0);
             self.control.mark_busy();
         }
         self.control.mark_exited();
@@ -176,6 +175,8 @@ impl Ct2Batcher {
             }
         };
         let outputs = self.model.generate(&requests, &mut on_step);
+        // Before the clients hear they are done (see the candle scheduler).
+        self.control.set_running(0);
         for (index, (sequence, ending)) in sequences.into_iter().zip(endings).enumerate() {
             let ending = ending.unwrap_or_else(|| match &outputs {
                 Ok(outputs) => Ending::Finished(match outputs.get(index).map(|o| o.finish) {

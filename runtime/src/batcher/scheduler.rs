@@ -202,11 +202,17 @@ impl Scheduler {
             }
         }
         // Remove from the back so earlier indices stay valid.
-        for (index, outcome) in finished.into_iter().rev() {
-            let running = self.running.swap_remove(index);
+        let done: Vec<_> = finished
+            .into_iter()
+            .rev()
+            .map(|(index, outcome)| (self.running.swap_remove(index), outcome))
+            .collect();
+        // Lower the count before the clients hear they are done, so a metrics scrape
+        // made right after a reply never still counts that reply as running.
+        self.control.set_running(self.running.len());
+        for (running, outcome) in done {
             self.complete(running, outcome);
         }
-        self.control.set_running(self.running.len());
     }
 
     fn complete(&mut self, running: Running, outcome: Result<FinishReason, GenerateError>) {
@@ -218,11 +224,12 @@ impl Scheduler {
     }
 
     fn fail_all(&mut self, error: GenerateError) {
-        for running in std::mem::take(&mut self.running) {
+        let failed = std::mem::take(&mut self.running);
+        self.control.set_running(0);
+        for running in failed {
             running.sequence.fail(error.clone());
             self.free_slots.push(running.slot);
         }
-        self.control.set_running(0);
     }
 
     /// Frees the slots of clients that went away and of requests past their deadline.
