@@ -9,7 +9,7 @@ use crate::support::fixtures;
 use crate::support::golden::golden_cases;
 
 fn generate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-agent"))
+    Command::new(crate::support::agent_binary())
         .arg("generate")
         .args(args)
         .output()

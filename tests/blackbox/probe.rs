@@ -8,7 +8,7 @@ use crate::support::{Agent, AgentConfig, HangingHub, API_KEY};
 
 /// Runs `gpu-agent status` with `args`; (exit code, stdout).
 fn status(args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_gpu-agent"))
+    let output = Command::new(crate::support::agent_binary())
         .arg("status")
         .args(args)
         .env_remove("GPU_AGENT_PROBE_API_KEY")

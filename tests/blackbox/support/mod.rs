@@ -29,6 +29,15 @@ pub const LW_PREDICT_ONLY: &str = "lw-token-predict-only";
 /// this bounds a wait, it measures nothing.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The agent binary under test: the one Cargo built for this test target, or the one
+/// named by `BLACKBOX_AGENT_BIN` (e.g. a release or feature build, to run the same
+/// black-box suite against it).
+pub fn agent_binary() -> PathBuf {
+    std::env::var_os("BLACKBOX_AGENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_gpu-agent")))
+}
+
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -92,7 +101,7 @@ impl Agent {
             .append(true)
             .open(self.log_path())
             .expect("open the agent log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gpu-agent"));
+        let mut command = Command::new(agent_binary());
         command
             .arg("serve")
             .arg("--config")
