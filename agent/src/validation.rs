@@ -89,18 +89,7 @@ impl IntRange {
     /// `value` if it lies in the range, else a violation naming `field`, the range and
     /// the value given.
     pub fn check(&self, field: &str, value: i64) -> Result<i64, RuleViolation> {
-        if (self.min..=self.max).contains(&value) {
-            Ok(value)
-        } else {
-            Err(RuleViolation::new(
-                "OUT_OF_RANGE",
-                field,
-                format!(
-                    "{field} must be between {} and {}, but {value} was given",
-                    self.min, self.max
-                ),
-            ))
-        }
+        self.check_wide(field, i128::from(value))
     }
 
     /// Like [`check`](Self::check), for a JSON integer read without clamping (see
