@@ -86,7 +86,7 @@ impl FromStr for ComputeType {
 /// Where CTranslate2 runs the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ct2Device {
-    /// The CPU with the Ruy backend (int8 GEMM; no int16, no float16/bfloat16).
+    /// The CPU with the oneDNN and Ruy backends (int8 GEMM; no int16, no float16/bfloat16).
     Cpu,
     /// A CUDA GPU of compute capability `major.minor` (T4: 7.5, A10G: 8.6, H100: 9.0).
     Cuda { major: u32, minor: u32 },
@@ -95,13 +95,13 @@ pub enum Ct2Device {
 impl Ct2Device {
     fn supports_int8(self) -> bool {
         match self {
-            Ct2Device::Cpu => true, // Ruy
+            Ct2Device::Cpu => true, // oneDNN (Ruy too)
             Ct2Device::Cuda { major, minor } => major > 6 || (major == 6 && minor == 1),
         }
     }
 
     fn supports_int16(self) -> bool {
-        false // CPU int16 needs MKL or oneDNN, not built here; CUDA has none
+        false // CPU int16 needs MKL (oneDNN has no s16 GEMM), not built here; CUDA has none
     }
 
     fn supports_float16(self) -> bool {
