@@ -18,6 +18,8 @@ pub const INTER_TOKEN_LATENCY_SECONDS: &str = "gpu_agent_inter_token_latency_sec
 pub const REQUEST_DURATION_SECONDS: &str = "gpu_agent_request_duration_seconds";
 pub const GENERATED_TOKENS_TOTAL: &str = "gpu_agent_generated_tokens_total";
 pub const DEPLOYMENT_PHASE: &str = "gpu_agent_deployment_phase";
+/// Not in SPEC §7's table; the batcher issue asks for the replica count in metrics too.
+pub const REPLICAS: &str = "gpu_agent_replicas";
 
 /// `outcome` label values of [`REQUESTS_TOTAL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,7 @@ fn describe() {
     describe_counter!(REQUESTS_TOTAL, "Generation requests by outcome");
     describe_gauge!(QUEUE_DEPTH, "Requests waiting for a batch slot");
     describe_gauge!(RUNNING_SEQUENCES, "Sequences in the running batch");
+    describe_gauge!(REPLICAS, "Replicas serving the deployment");
     describe_histogram!(BATCH_SIZE, "Sequences per decode step");
     describe_histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "Submission to first token");
     describe_histogram!(
@@ -131,8 +134,10 @@ pub fn record_batch_size(deployment: &str, sequences: usize) {
     histogram!(BATCH_SIZE, "deployment" => deployment.to_owned()).record(sequences as f64);
 }
 
-/// Queue and batch gauges from a serving deployment's status (refreshed before rendering).
-pub fn record_serving(deployment: &str, queue_depth: usize, running: usize) {
+/// Queue, batch and replica gauges from a serving deployment's status (refreshed before
+/// rendering).
+pub fn record_serving(deployment: &str, queue_depth: usize, running: usize, replicas: usize) {
     gauge!(QUEUE_DEPTH, "deployment" => deployment.to_owned()).set(queue_depth as f64);
     gauge!(RUNNING_SEQUENCES, "deployment" => deployment.to_owned()).set(running as f64);
+    gauge!(REPLICAS, "deployment" => deployment.to_owned()).set(replicas as f64);
 }

@@ -211,10 +211,19 @@ fn sustained_load_scales_up_to_max_replicas_and_idle_scales_back_to_min() {
         SLOW_MODEL,
         json!({"maxBatchSize": 1, "minReplicas": 1, "maxReplicas": 2, "scaleUpDelay": 100, "scaleDownDelay": 200}),
     );
+    // The count as status shows it, once the metrics gauge says the same.
+    let gauge = format!("gpu_agent_replicas{{deployment=\"{SLOW_MODEL}\"}}");
     let replicas = |agent: &Agent| {
-        agent.get_with_key(&format!("/v1/deployments/{id}")).json["replicas"]["running"]
+        let status = agent.get_with_key(&format!("/v1/deployments/{id}")).json["replicas"]
+            ["running"]
             .as_u64()
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let metric = metric(&agent.get("/metrics").text, &gauge);
+        if metric == Some(status as f64) {
+            status
+        } else {
+            u64::MAX
+        }
     };
     assert_eq!(replicas(&agent), 1);
     let load: Vec<_> = (0..4)

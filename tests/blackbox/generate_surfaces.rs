@@ -495,6 +495,7 @@ fn generation_metrics_are_recorded_under_their_contract_names() {
         "gpu_agent_request_duration_seconds_count{deployment=\"metrics-probe\"} 2",
         "gpu_agent_queue_depth{deployment=\"metrics-probe\"} 0",
         "gpu_agent_running_sequences{deployment=\"metrics-probe\"} 0",
+        "gpu_agent_replicas{deployment=\"metrics-probe\"} 1",
         "gpu_agent_deployment_phase{deployment=\"metrics-probe\",phase=\"READY\"} 1",
     ] {
         assert!(text.contains(expected), "missing {expected}:\n{text}");

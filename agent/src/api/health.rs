@@ -87,6 +87,7 @@ pub async fn metrics(
                 &snapshot.record.spec.model_id,
                 serving.queue_depth,
                 serving.running,
+                serving.replicas.len(),
             );
         }
     }
