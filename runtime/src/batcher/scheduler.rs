@@ -1,8 +1,9 @@
 //! The iteration-level scheduler of one candle replica.
 //!
 //! One thread owns a model instance and a pool of slots. Each iteration it admits queued
-//! requests into free slots (prefilling them within a prompt-token budget, so a burst of
-//! long prompts cannot stall the running streams for long), then runs one batched decode
+//! requests into free slots (prefilling them together, in one batched pass, within a
+//! prompt-token budget, so a burst of long prompts cannot stall the running streams for
+//! long), then runs one batched decode
 //! step over every running sequence. Finished, cancelled and expired sequences leave at
 //! step boundaries and their slots go back to the pool; slots are created on first need
 //! and reused, so memory plateaus at `max_batch_size` slots.
@@ -16,7 +17,7 @@ use super::queue::RequestQueue;
 use super::replica::{ReplicaControl, StepObserver};
 use super::request::{Event, GenerateError, Job};
 use super::sequence::Sequence;
-use crate::model::{Model, Slot};
+use crate::model::{Model, ModelError, Slot};
 use crate::text::FinishReason;
 use crate::tokenizer::Tokenizer;
 
@@ -96,12 +97,15 @@ impl Scheduler {
         self.control.mark_exited();
     }
 
-    /// Moves queued requests into free slots, prefilling each and emitting its first token.
+    /// Moves queued requests into free slots, prefills them together and emits each one's
+    /// first token.
     fn admit(&mut self) {
         let mut budget = self.config.prefill_token_budget;
-        let mut admitted = 0usize;
-        while self.running.len() < self.config.max_batch_size && (admitted == 0 || budget > 0) {
-            let job = if self.running.is_empty() && admitted == 0 {
+        let mut joiners: Vec<(Job, Slot)> = Vec::new();
+        while self.running.len() + joiners.len() < self.config.max_batch_size
+            && (joiners.is_empty() || budget > 0)
+        {
+            let job = if self.running.is_empty() && joiners.is_empty() {
                 self.queue.pop_timeout(IDLE_POLL)
             } else {
                 self.queue.try_pop()
@@ -115,8 +119,6 @@ impl Scheduler {
                 job.fail(GenerateError::DeadlineExceeded);
                 continue;
             }
-            admitted += 1;
-            budget = budget.saturating_sub(job.request.prompt_ids.len());
             let slot = match self.free_slots.pop() {
                 Some(slot) => slot,
                 None => match self.model.new_slot() {
@@ -127,13 +129,48 @@ impl Scheduler {
                     }
                 },
             };
-            self.start_sequence(job, slot);
+            budget = budget.saturating_sub(job.request.prompt_ids.len());
+            joiners.push((job, slot));
+        }
+        if !joiners.is_empty() {
+            self.start_sequences(joiners);
         }
         self.control.set_running(self.running.len());
     }
 
-    fn start_sequence(&mut self, job: Job, mut slot: Slot) {
-        let logits = match self.model.prefill(&mut slot, &job.request.prompt_ids) {
+    /// Prefills the joiners in one batch and samples each one's first token from its own
+    /// logits row with its own random stream. Should the batch fail, each joiner is
+    /// prefilled alone, so one bad prompt fails only its own request.
+    fn start_sequences(&mut self, joiners: Vec<(Job, Slot)>) {
+        let (jobs, mut slots): (Vec<Job>, Vec<Slot>) = joiners.into_iter().unzip();
+        let batched = {
+            let prompts: Vec<&[u32]> = jobs.iter().map(|j| &j.request.prompt_ids[..]).collect();
+            let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
+            self.model.prefill_batch(&mut batch, &prompts)
+        };
+        let vocab = self.model.vocab_size();
+        match batched {
+            Ok(logits) => {
+                for ((job, slot), row) in jobs.into_iter().zip(slots).zip(logits.chunks(vocab)) {
+                    self.start_sequence(job, slot, Ok(row));
+                }
+            }
+            Err(_) if jobs.len() > 1 => {
+                for (job, mut slot) in jobs.into_iter().zip(slots) {
+                    let logits = self.model.prefill(&mut slot, &job.request.prompt_ids);
+                    self.start_sequence(job, slot, logits.as_deref());
+                }
+            }
+            Err(e) => {
+                for (job, slot) in jobs.into_iter().zip(slots) {
+                    self.start_sequence(job, slot, Err(&e));
+                }
+            }
+        }
+    }
+
+    fn start_sequence(&mut self, job: Job, slot: Slot, logits: Result<&[f32], &ModelError>) {
+        let logits = match logits {
             Ok(logits) => logits,
             Err(e) => {
                 self.free_slots.push(slot);
@@ -146,7 +183,7 @@ impl Scheduler {
         let uniforms = [sequence.rng.next_uniform()];
         let sampled = self
             .sampler
-            .sample(&logits, self.model.vocab_size(), &params, &uniforms)
+            .sample(logits, self.model.vocab_size(), &params, &uniforms)
             .map_err(|e| GenerateError::Model(e.to_string()))
             .and_then(|tokens| sequence.accept(tokens[0], self.model.eos_token_id()));
         let running = Running { sequence, slot };

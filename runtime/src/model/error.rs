@@ -23,6 +23,9 @@ pub enum ModelError {
     #[error("decode got {slots} slots but {tokens} last tokens; there must be one per slot")]
     BatchMismatch { slots: usize, tokens: usize },
 
+    #[error("prefill got {slots} slots but {prompts} prompts; there must be one per slot")]
+    PrefillMismatch { slots: usize, prompts: usize },
+
     #[error("the slot was made by a different model ({found}); use a slot from this model's new_slot ({expected})")]
     ForeignSlot { expected: String, found: String },
 

@@ -11,7 +11,7 @@ pub(crate) fn check_tokens(tokens: &[u32], vocab_size: usize) -> Result<(), Mode
     }
 }
 
-pub(crate) fn check_prompt(
+fn check_prompt(
     prompt: &[u32],
     max_prompt_tokens: usize,
     vocab_size: usize,
@@ -52,6 +52,27 @@ pub(crate) fn check_decode(
                 capacity: slot.capacity(),
             });
         }
+    }
+    Ok(())
+}
+
+/// One prompt per slot, each valid, every slot from this model.
+pub(crate) fn check_prefill(
+    slots: &[&mut Slot],
+    prompts: &[&[u32]],
+    layout: &SlotLayout,
+    max_prompt_tokens: usize,
+    vocab_size: usize,
+) -> Result<(), ModelError> {
+    if slots.len() != prompts.len() {
+        return Err(ModelError::PrefillMismatch {
+            slots: slots.len(),
+            prompts: prompts.len(),
+        });
+    }
+    for (slot, prompt) in slots.iter().zip(prompts) {
+        slot.check_layout(layout)?;
+        check_prompt(prompt, max_prompt_tokens, vocab_size)?;
     }
     Ok(())
 }

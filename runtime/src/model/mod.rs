@@ -16,6 +16,7 @@ mod inputs;
 mod linear;
 mod load;
 mod norm;
+mod packed;
 mod slot;
 pub mod t5;
 mod target;
@@ -56,7 +57,19 @@ pub trait Model: Send + Sync {
     /// never allocates and its memory is known at admission time.
     fn new_slot(&self) -> Result<Slot, ModelError>;
     /// Resets `slot`, runs the prompt and returns the next-token logits (`[vocab]`, f32).
-    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError>;
+    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        self.prefill_batch(&mut [slot], &[prompt])
+    }
+    /// Resets `slots[i]` and runs `prompts[i]` into it, all in one pass where the model can
+    /// (the projections of every prompt token as one matmul), and returns each slot's
+    /// next-token logits, row-major `[slots.len() * vocab]`, f32. Row `i` equals what
+    /// `prefill(slots[i], prompts[i])` alone would give. Bad input is refused before any slot
+    /// is touched.
+    fn prefill_batch(
+        &self,
+        slots: &mut [&mut Slot],
+        prompts: &[&[u32]],
+    ) -> Result<Vec<f32>, ModelError>;
     /// Feeds `last[i]` to `slots[i]` and returns the next-token logits of every slot,
     /// row-major `[slots.len() * vocab]`, f32. Row `i` equals what decoding `slots[i]` alone
     /// would give.

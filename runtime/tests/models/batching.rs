@@ -1,5 +1,6 @@
-//! Slots are independent: decoding several of different lengths together gives each the
-//! logits it would get alone, and a slot can be reused for the next sequence.
+//! Slots are independent: prefilling or decoding several of different lengths together
+//! gives each the logits it would get alone, and a slot can be reused for the next
+//! sequence.
 
 use runtime::model::{Model, Slot};
 
@@ -74,6 +75,82 @@ fn assert_batched_decode_equals_single(model_dir: &str) {
             );
         }
     }
+}
+
+/// Prompts of different lengths prefilled together give each the logits it gets alone, and
+/// the slots then decode as if each had been prefilled on its own.
+fn assert_batched_prefill_equals_single(model_dir: &str) {
+    let model = load_fixture(model_dir);
+    let prompts = prompts(model_dir);
+    let references: Vec<_> = prompts
+        .iter()
+        .map(|p| alone(model.as_ref(), p, STEPS))
+        .collect();
+    let mut slots: Vec<Slot> = prompts
+        .iter()
+        .map(|_| model.new_slot().expect("slot"))
+        .collect();
+    let vocab = model.vocab_size();
+    let views: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let rows = {
+        let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
+        model
+            .prefill_batch(&mut batch, &views)
+            .expect("batched prefill")
+    };
+    assert_eq!(rows.len(), prompts.len() * vocab);
+    for (i, ((_, logits), slot)) in references.iter().zip(&slots).enumerate() {
+        let diff = max_abs_diff(&rows[i * vocab..(i + 1) * vocab], &logits[0]);
+        assert!(
+            diff <= BATCH_TOLERANCE,
+            "{model_dir}: prompt {i} prefilled in a batch differs from alone by {diff}"
+        );
+        assert!(!slot.is_empty());
+    }
+    for step in 0..STEPS {
+        let last: Vec<u32> = references.iter().map(|(fed, _)| fed[step]).collect();
+        let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
+        let rows = model.decode(&mut batch, &last).expect("batched decode");
+        for (i, (_, logits)) in references.iter().enumerate() {
+            let diff = max_abs_diff(&rows[i * vocab..(i + 1) * vocab], &logits[step + 1]);
+            assert!(
+                diff <= BATCH_TOLERANCE,
+                "{model_dir}: step {step} after a batched prefill, sequence {i} differs by {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gpt2_batched_prefill_equals_prefilling_each_prompt_alone() {
+    assert_batched_prefill_equals_single("gpt2-tiny");
+}
+
+#[test]
+fn t5_batched_prefill_equals_prefilling_each_prompt_alone() {
+    assert_batched_prefill_equals_single("t5-tiny");
+    assert_batched_prefill_equals_single("t5-v1_0-tiny");
+}
+
+#[test]
+fn a_bad_prompt_refuses_the_whole_prefill_batch_before_touching_a_slot() {
+    let model = load_fixture("gpt2-tiny");
+    let prompts = prompts("gpt2-tiny");
+    let mut used = model.new_slot().expect("slot");
+    model.prefill(&mut used, &prompts[0]).expect("prefill");
+    let held = used.len();
+    let mut fresh = model.new_slot().expect("slot");
+    let out_of_range = [u32::MAX];
+    let error = model
+        .prefill_batch(&mut [&mut used, &mut fresh], &[&prompts[1], &out_of_range])
+        .expect_err("a token beyond the vocabulary");
+    assert!(error.to_string().contains("vocab"), "{error}");
+    assert_eq!(used.len(), held, "the good slot kept its sequence");
+    assert!(fresh.is_empty());
+    let mismatch = model
+        .prefill_batch(&mut [&mut fresh], &[&prompts[0], &prompts[1]])
+        .expect_err("two prompts for one slot");
+    assert!(mismatch.to_string().contains("one per slot"), "{mismatch}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::model::activation::Activation;
 use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
 use crate::model::linear::Linear;
 use crate::model::norm::LayerNorm;
+use crate::model::packed::PackedPrompts;
 use crate::model::slot::KvCache;
 use crate::model::weights::Weights;
 
@@ -67,18 +68,29 @@ impl Block {
         })
     }
 
-    /// `xs` `[n, n_embd]`: the prompt of one sequence, written to `cache` from position 0.
-    /// `mask` is the additive causal mask `[n, n]` (f32).
-    pub(crate) fn prefill(&self, xs: &Tensor, cache: &KvCache, mask: &Tensor) -> Result<Tensor> {
+    /// `xs` `[rows, n_embd]`: the packed prompts, prompt `i` written to `caches[i]` from
+    /// position 0 and attending over its own rows under `masks[i]`, the additive causal
+    /// mask `[n_i, n_i]` (f32).
+    pub(crate) fn prefill(
+        &self,
+        xs: &Tensor,
+        prompts: &PackedPrompts,
+        caches: &[&KvCache],
+        masks: &[Tensor],
+    ) -> Result<Tensor> {
         let (queries, keys, values) = self.qkv(&self.ln_1.forward(xs)?)?;
-        let (queries, keys, values) = (
-            split_heads(&queries, self.heads)?,
-            split_heads(&keys, self.heads)?,
-            split_heads(&values, self.heads)?,
-        );
-        cache.write(&keys, &values, 0)?;
-        let attended = attend(&queries, &keys, &values, self.scale, Some(mask))?;
-        self.finish(xs, &merge_heads(&attended)?)
+        let attended = caches
+            .iter()
+            .zip(masks)
+            .enumerate()
+            .map(|(i, (cache, mask))| {
+                let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+                let (queries, keys, values) = (heads(&queries)?, heads(&keys)?, heads(&values)?);
+                cache.write(&keys, &values, 0)?;
+                merge_heads(&attend(&queries, &keys, &values, self.scale, Some(mask))?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.finish(xs, &Tensor::cat(&attended, 0)?)
     }
 
     /// `xs` `[b, n_embd]`: one new token per sequence; row `i` is at position `lens[i]` of

@@ -9,8 +9,9 @@ use candle_core::{DType, Device, Tensor};
 pub use config::Gpt2Config;
 
 use self::block::Block;
-use super::inputs::{check_decode, check_prompt};
+use super::inputs::{check_decode, check_prefill};
 use super::norm::LayerNorm;
+use super::packed::PackedPrompts;
 use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -123,21 +124,37 @@ impl Model for Gpt2 {
         Ok(Slot::new(self.layout.clone(), &self.device)?)
     }
 
-    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
-        slot.check_layout(&self.layout)?;
-        check_prompt(prompt, self.config.n_positions, self.config.vocab_size)?;
-        slot.reset();
-        let n = prompt.len();
+    fn prefill_batch(
+        &self,
+        slots: &mut [&mut Slot],
+        prompts: &[&[u32]],
+    ) -> Result<Vec<f32>, ModelError> {
+        let (positions, vocab) = (self.config.n_positions, self.config.vocab_size);
+        check_prefill(slots, prompts, &self.layout, positions, vocab)?;
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        for slot in slots.iter_mut() {
+            slot.reset();
+        }
+        let packed = PackedPrompts::new(prompts);
         let mut xs = self
             .wte
-            .index_select(&self.ids(prompt)?, 0)?
-            .add(&self.wpe.narrow(0, 0, n)?)?;
-        let mask = causal_mask(n, &self.device)?;
+            .index_select(&self.ids(&packed.ids)?, 0)?
+            .add(&self.wpe.index_select(&self.ids(&packed.positions())?, 0)?)?;
+        let masks = prompts
+            .iter()
+            .map(|p| causal_mask(p.len(), &self.device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         for (layer, block) in self.blocks.iter().enumerate() {
-            xs = block.prefill(&xs, slot.self_attention(layer), &mask)?;
+            let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
+            xs = block.prefill(&xs, &packed, &caches, &masks)?;
         }
-        slot.advance(n);
-        Ok(self.logits(&xs.narrow(0, n - 1, 1)?)?)
+        for (slot, prompt) in slots.iter_mut().zip(prompts) {
+            slot.advance(prompt.len());
+        }
+        let last = xs.index_select(&self.ids(&packed.last_rows())?, 0)?;
+        Ok(self.logits(&last)?)
     }
 
     fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {

@@ -7,6 +7,7 @@ use super::config::T5Config;
 use crate::load_error::LoadError;
 use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
 use crate::model::linear::Linear;
+use crate::model::packed::PackedPrompts;
 use crate::model::slot::KvCache;
 use crate::model::weights::Weights;
 
@@ -65,13 +66,31 @@ impl SelfAttention {
         ))
     }
 
-    /// The encoder's attention: one sequence `[n, d_model]`, every token sees every token,
-    /// `bias` `[heads, n, n]`. Nothing is cached: the encoder runs once per prompt.
-    pub(crate) fn encode(&self, xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    /// The encoder's attention over packed prompts `[rows, d_model]`: every token sees every
+    /// token of its own prompt, prompt `i` with `biases[i]` `[heads, n_i, n_i]`. Nothing is
+    /// cached: the encoder runs once per prompt.
+    pub(crate) fn encode(
+        &self,
+        xs: &Tensor,
+        prompts: &PackedPrompts,
+        biases: &[Tensor],
+    ) -> Result<Tensor> {
         let (q, k, v) = self.project(xs)?;
-        let split = |t: &Tensor| split_heads(t, self.heads);
-        let attended = attend(&split(&q)?, &split(&k)?, &split(&v)?, None, Some(bias))?;
-        self.o.forward(&merge_heads(&attended)?)
+        let attended = biases
+            .iter()
+            .enumerate()
+            .map(|(i, bias)| {
+                let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+                merge_heads(&attend(
+                    &heads(&q)?,
+                    &heads(&k)?,
+                    &heads(&v)?,
+                    None,
+                    Some(bias),
+                )?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.o.forward(&Tensor::cat(&attended, 0)?)
     }
 
     /// The decoder's attention for one new token per sequence: row `i` of `xs` is at
@@ -111,13 +130,22 @@ impl CrossAttention {
         })
     }
 
-    /// Projects the encoder output `[n, d_model]` into `cache` (positions `0..n`).
-    pub(crate) fn store(&self, encoded: &Tensor, cache: &KvCache) -> Result<()> {
+    /// Projects the packed encoder output `[rows, d_model]` into the caches, prompt `i`
+    /// into `caches[i]` (positions `0..n_i`).
+    pub(crate) fn store(
+        &self,
+        encoded: &Tensor,
+        prompts: &PackedPrompts,
+        caches: &[&KvCache],
+    ) -> Result<()> {
         let kv = self.kv.forward(encoded)?;
         let inner = kv.dim(1)? / 2;
-        let keys = split_heads(&kv.narrow(1, 0, inner)?, self.heads)?;
-        let values = split_heads(&kv.narrow(1, inner, inner)?, self.heads)?;
-        cache.write(&keys, &values, 0)
+        let (keys, values) = (kv.narrow(1, 0, inner)?, kv.narrow(1, inner, inner)?);
+        for (i, cache) in caches.iter().enumerate() {
+            let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+            cache.write(&heads(&keys)?, &heads(&values)?, 0)?;
+        }
+        Ok(())
     }
 
     /// Row `i` of `xs` attends over the first `encoder_lens[i]` entries of `caches[i]`.

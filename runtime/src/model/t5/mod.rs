@@ -14,7 +14,8 @@ use candle_core::{DType, Device, Tensor};
 pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOKENS};
 
 use self::stack::{Decoder, Encoder};
-use super::inputs::{check_decode, check_prompt};
+use super::inputs::{check_decode, check_prefill};
+use super::packed::PackedPrompts;
 use super::slot::SlotLayout;
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -127,16 +128,30 @@ impl Model for T5 {
         Ok(Slot::new(self.layout.clone(), &self.device)?)
     }
 
-    /// Encodes the prompt, stores the cross-attention K/V, then feeds the decoder its start
-    /// token: the logits returned are for the first generated token.
-    fn prefill(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
-        slot.check_layout(&self.layout)?;
-        check_prompt(prompt, self.layout.cross_capacity, self.config.vocab_size)?;
-        slot.reset();
-        let encoded = self.encoder.forward(&self.embed(prompt)?)?;
-        self.decoder.store_encoder_output(&encoded, slot)?;
-        slot.set_encoder_len(prompt.len());
-        Ok(self.step(&mut [slot], &[self.decoder_start_token_id])?)
+    /// Encodes the prompts, stores their cross-attention K/V, then feeds the decoder its
+    /// start token: the logits returned are for the first generated token.
+    fn prefill_batch(
+        &self,
+        slots: &mut [&mut Slot],
+        prompts: &[&[u32]],
+    ) -> Result<Vec<f32>, ModelError> {
+        let (max_prompt, vocab) = (self.layout.cross_capacity, self.config.vocab_size);
+        check_prefill(slots, prompts, &self.layout, max_prompt, vocab)?;
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        for slot in slots.iter_mut() {
+            slot.reset();
+        }
+        let packed = PackedPrompts::new(prompts);
+        let encoded = self.encoder.forward(&self.embed(&packed.ids)?, &packed)?;
+        self.decoder
+            .store_encoder_output(&encoded, &packed, slots)?;
+        for (slot, prompt) in slots.iter_mut().zip(prompts) {
+            slot.set_encoder_len(prompt.len());
+        }
+        let starts = vec![self.decoder_start_token_id; slots.len()];
+        Ok(self.step(slots, &starts)?)
     }
 
     fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {

@@ -11,6 +11,7 @@ use super::feed_forward::FeedForward;
 use super::position_bias::{DecoderBias, PositionBias};
 use crate::load_error::LoadError;
 use crate::model::norm::RmsNorm;
+use crate::model::packed::PackedPrompts;
 use crate::model::slot::{KvCache, Slot};
 use crate::model::weights::Weights;
 
@@ -101,16 +102,23 @@ impl Encoder {
         })
     }
 
-    /// Embedded prompt `[n, d_model]` → encoder output `[n, d_model]`.
-    pub(crate) fn forward(&self, embedded: &Tensor) -> Result<Tensor> {
-        let n = embedded.dim(0)?;
-        let positions: Vec<usize> = (0..n).collect();
-        let bias = self.bias.bias(&positions, n, embedded.device())?;
+    /// Embedded packed prompts `[rows, d_model]` → encoder output `[rows, d_model]`, each
+    /// prompt encoded on its own.
+    pub(crate) fn forward(&self, embedded: &Tensor, prompts: &PackedPrompts) -> Result<Tensor> {
+        let biases = prompts
+            .spans
+            .iter()
+            .map(|span| {
+                let positions: Vec<usize> = (0..span.len()).collect();
+                self.bias.bias(&positions, span.len(), embedded.device())
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut xs = embedded.clone();
         for block in &self.blocks {
-            let attended = block
-                .attention
-                .encode(&block.attention_norm.forward(&xs)?, &bias)?;
+            let attended =
+                block
+                    .attention
+                    .encode(&block.attention_norm.forward(&xs)?, prompts, &biases)?;
             xs = clamp_half((xs + attended)?)?;
             let fed = block
                 .feed_forward
@@ -190,12 +198,17 @@ impl Decoder {
         })
     }
 
-    /// Projects the encoder output into the slot's cross-attention caches, once per prompt.
-    pub(crate) fn store_encoder_output(&self, encoded: &Tensor, slot: &Slot) -> Result<()> {
+    /// Projects the packed encoder output into the slots' cross-attention caches (prompt
+    /// `i` into `slots[i]`), once per prompt.
+    pub(crate) fn store_encoder_output(
+        &self,
+        encoded: &Tensor,
+        prompts: &PackedPrompts,
+        slots: &[&mut Slot],
+    ) -> Result<()> {
         for (layer, block) in self.blocks.iter().enumerate() {
-            block
-                .cross_attention
-                .store(encoded, slot.cross_attention(layer))?;
+            let caches: Vec<&KvCache> = slots.iter().map(|s| s.cross_attention(layer)).collect();
+            block.cross_attention.store(encoded, prompts, &caches)?;
         }
         Ok(())
     }
