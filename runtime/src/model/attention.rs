@@ -3,6 +3,7 @@
 
 use candle_core::{DType, Result, Tensor};
 
+use super::cpu_attention;
 use super::slot::KvCache;
 
 /// `[n, heads * head_dim]` → `[heads, n, head_dim]` (contiguous, ready for the cache).
@@ -52,7 +53,8 @@ pub(crate) fn attend(
 /// (`[heads, 1, keys]`). Returns `[b, heads * head_dim]`.
 ///
 /// Head splitting and merging, and the score scale, are done once for the whole batch so the
-/// per-sequence work is only the cache write and the two small attention products.
+/// per-sequence work is only the cache write and the two small attention products. On the
+/// CPU in f32 the attention itself is one pass over every slot (`cpu_attention`).
 pub(crate) struct DecodeAttention<'a> {
     pub heads: usize,
     pub scale: Option<f64>,
@@ -79,15 +81,21 @@ impl DecodeAttention<'_> {
             None => None,
         };
         let row = |t: &Tensor, i: usize| t.narrow(0, i, 1)?.reshape((self.heads, 1, head_dim));
-        let mut attended = Vec::with_capacity(batch);
+        let mut keys_lens = Vec::with_capacity(batch);
         for (i, (cache, &len)) in self.caches.iter().zip(self.lens).enumerate() {
-            let keys_len = match &new {
+            keys_lens.push(match &new {
                 Some((keys, values)) => {
                     cache.write(&row(keys, i)?, &row(values, i)?, len)?;
                     len + 1
                 }
                 None => len,
-            };
+            });
+        }
+        if cpu_attention::supports(&queries) {
+            return cpu_attention::attend_slots(&queries, self.caches, &keys_lens, self.biases);
+        }
+        let mut attended = Vec::with_capacity(batch);
+        for (i, (cache, &keys_len)) in self.caches.iter().zip(&keys_lens).enumerate() {
             let (keys, values) = cache.view(keys_len)?;
             let bias = self.biases.map(|b| &b[i]);
             attended.push(attend(&row(&queries, i)?, &keys, &values, None, bias)?);

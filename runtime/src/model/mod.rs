@@ -8,6 +8,7 @@
 mod activation;
 mod attention;
 mod config_check;
+mod cpu_attention;
 mod cpu_threads;
 mod error;
 mod gelu;

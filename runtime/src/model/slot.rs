@@ -44,6 +44,11 @@ impl KvCache {
         self.values.slice_set(&values.contiguous()?, 1, offset)
     }
 
+    /// The whole key and value tensors, `[heads, capacity, head_dim]` each.
+    pub(crate) fn tensors(&self) -> (&Tensor, &Tensor) {
+        (&self.keys, &self.values)
+    }
+
     /// The first `len` positions, as views into the cache (no copy).
     pub(crate) fn view(&self, len: usize) -> Result<(Tensor, Tensor)> {
         Ok((self.keys.narrow(1, 0, len)?, self.values.narrow(1, 0, len)?))
