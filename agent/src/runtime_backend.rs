@@ -354,6 +354,7 @@ impl ServingHandle for RuntimeHandle {
                     max_tokens,
                     limit,
                 },
+                SubmitError::EmptyPrompt => SubmitRejection::EmptyPrompt,
                 SubmitError::Tokenizer(message) => SubmitRejection::Unsupported {
                     field: RequestField::Prompt,
                     message,

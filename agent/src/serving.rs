@@ -178,6 +178,8 @@ pub enum SubmitRejection {
         field: RequestField,
         message: String,
     },
+    /// 422 `EMPTY_PROMPT`: the prompt tokenizes to nothing.
+    EmptyPrompt,
     /// 422 `PROMPT_TOO_LONG`: prompt + maxTokens exceed the model's context.
     PromptTooLong {
         prompt_tokens: usize,

@@ -324,7 +324,7 @@ fn a_full_queue_is_429_with_retry_after() {
 }
 
 #[test]
-fn a_prompt_too_long_for_the_context_is_422_naming_the_prompt() {
+fn a_prompt_too_long_for_the_context_or_empty_is_422_naming_the_prompt() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     deploy_ready(&agent, "gpt2-tiny");
     // gpt2-tiny: n_positions 128.
@@ -336,6 +336,17 @@ fn a_prompt_too_long_for_the_context_is_422_naming_the_prompt() {
     assert_eq!(reply.status, 422, "{}", reply.text);
     assert_eq!(reply.error_code(), "PROMPT_TOO_LONG");
     assert_eq!(reply.error_field(), Some("prompt"));
+    // GPT-2 has no start token: an empty prompt leaves nothing to condition on.
+    let reply = generate(&agent, "gpt2-tiny", json!({"prompt": ""}));
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "EMPTY_PROMPT");
+    assert_eq!(reply.error_field(), Some("prompt"));
+    let reply = agent.post_json(
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": ""}),
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.error_code(), "EMPTY_PROMPT");
 }
 
 #[test]

@@ -129,6 +129,12 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             message,
         )
         .with_field(fields.name(field)),
+        SubmitRejection::EmptyPrompt => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "EMPTY_PROMPT",
+            "the prompt is empty; it must hold at least one token of text",
+        )
+        .with_field(fields.prompt.clone()),
         SubmitRejection::PromptTooLong {
             prompt_tokens,
             max_tokens,

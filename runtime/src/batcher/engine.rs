@@ -89,6 +89,10 @@ pub enum SubmitError {
     },
     #[error("the prompt could not be tokenized: {0}")]
     Tokenizer(String),
+    /// The prompt has no tokens and the model needs at least one to condition on (GPT-2
+    /// adds no start token of its own; T5's tokenizer always appends `</s>`).
+    #[error("the prompt is empty: give at least one token of text to continue")]
+    EmptyPrompt,
 }
 
 /// Why an engine could not start.
@@ -236,6 +240,9 @@ impl Engine {
             .tokenizer
             .encode(&request.prompt)
             .map_err(|e| SubmitError::Tokenizer(e.to_string()))?;
+        if prompt_ids.is_empty() {
+            return Err(SubmitError::EmptyPrompt);
+        }
         inner.check_length(prompt_ids.len(), request.max_new_tokens)?;
         // Drawn below 2^63: the seed is reported back so the client can replay the
         // request, and the HTTP APIs take seeds as non-negative signed 64-bit integers.
