@@ -76,7 +76,7 @@ pub enum StartError {
 impl AppState {
     /// Opens the state store (quarantining corrupt records) and loads auth and the catalog,
     /// beside the NVML inventory the caller opened (the serving backend reads the same one).
-    /// Deployments are not restored yet: [`run`] does that once HTTP is up.
+    /// Deployments are not restored yet: [`run`] does that before it serves the first request.
     pub fn open(
         config: AgentConfig,
         backend: Arc<dyn ServingBackend>,
@@ -172,6 +172,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // Restore before the first request is read: the listener is already bound, so early
+    // clients wait in its backlog (milliseconds: restoring reads the state files and starts
+    // the redeploys in the background) instead of racing the restore and being told 503.
+    restore(&state);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
@@ -182,7 +186,6 @@ pub async fn run(
             .await
     });
 
-    restore(&state);
     systemd::notify_ready();
     let watchdog = start_watchdog(&state);
     tokio::spawn(refresh_gpu_gauges(Arc::clone(&state)));

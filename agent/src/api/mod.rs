@@ -32,8 +32,9 @@ pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<B
     })
 }
 
-/// 503 once the agent is draining for shutdown, and in the moment before persisted
-/// deployments are restored (a deploy accepted then could race its own restored record).
+/// 503 once the agent is draining for shutdown, and before persisted deployments are
+/// restored (a deploy accepted then could race its own restored record). `server::run`
+/// restores before it reads the first request, so over HTTP only the draining case occurs.
 pub fn accepting_work(state: &AppState) -> Result<(), ApiError> {
     if state.status.is_draining() {
         Err(ApiError::draining())
