@@ -18,7 +18,7 @@ use runtime::tokenizer::Tokenizer;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 
 use crate::config::{AgentConfig, BatcherConfig};
-use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
+use crate::deployment::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
 use crate::serving::{
     FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
@@ -58,10 +58,7 @@ impl RuntimeBackend {
         dir: &ModelDir,
         spec: &DeploymentSpec,
     ) -> Result<(ct2::CachedConversion, ComputeType), LoadFailure> {
-        let requested = match spec.quantization {
-            Quantization::NoQuantization => ComputeType::Float32,
-            Quantization::Default | Quantization::Int8Float16 => ComputeType::Int8Float16,
-        };
+        let requested = spec.quantization.ct2_requested();
         // Converted with the requested quantization (what CTranslate2's own converter
         // does); the loader turns its float16 tensors into the effective float type.
         let quantization = match requested {

@@ -170,10 +170,15 @@ impl ModelDir {
         self.parameter_count * dtype.size_in_bytes() as u64
     }
 
-    /// Device memory of one slot's caches in `dtype`, preallocated for the full context:
-    /// GPT-2's self-attention K/V for `n_positions` tokens; T5's decoder self-attention K/V for
-    /// the most new tokens plus the cross-attention K/V for the longest prompt.
+    /// Device memory of one slot's caches in `dtype`, preallocated for the full context.
     pub fn kv_bytes_per_slot(&self, dtype: DType) -> u64 {
+        self.kv_elements_per_slot() * dtype.size_in_bytes() as u64
+    }
+
+    /// Elements of one slot's caches at full context: GPT-2's self-attention K/V for
+    /// `n_positions` tokens; T5's decoder self-attention K/V for the most new tokens plus the
+    /// cross-attention K/V for the longest prompt.
+    pub fn kv_elements_per_slot(&self) -> u64 {
         let elements = match &self.config {
             ModelConfig::Gpt2(c) => 2 * c.n_layer * c.n_positions * c.n_embd,
             ModelConfig::T5(c) => {
@@ -183,7 +188,7 @@ impl ModelDir {
                     * c.inner_dim()
             }
         };
-        elements as u64 * dtype.size_in_bytes() as u64
+        elements as u64
     }
 
     pub(crate) fn weights(&self) -> &MmapedSafetensors {

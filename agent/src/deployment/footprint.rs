@@ -1,35 +1,68 @@
 //! A replica's memory need, estimated from the checkpoint before anything is loaded: the
-//! runtime's count of the weights and of one slot's caches at full context, in f32 (the
-//! widest precision a replica may run in, so the check errs on the safe side).
+//! runtime's count of the weights and of one slot's caches at full context, in the
+//! precision the replica will run in there — candle's default dtype for the device,
+//! CTranslate2's effective compute type (int8 weights take a quarter of float32's room).
 
 use std::path::Path;
 
+use runtime::ct2::{self, Ct2Device};
 use runtime::model::Target;
 use runtime::model_dir::ModelDir;
 
-use crate::gpu::MemoryNeed;
+use super::spec::{BackendKind, DeploymentSpec};
+use crate::gpu::{ComputeCapability, MemoryNeed};
 
-/// The estimate for the model in `dir`. A directory that does not open as a model needs
-/// nothing known here; the load reports what is wrong with it.
-pub fn estimate(dir: &Path) -> MemoryNeed {
-    match ModelDir::open(dir) {
-        Ok(model) => {
-            let estimate = Target::Cpu.memory_estimate(&model);
-            MemoryNeed {
-                weights_bytes: estimate.weights_bytes,
-                kv_bytes_per_slot: estimate.kv_bytes_per_slot,
-            }
+/// Where a replica's weights and caches will live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaHost {
+    Cpu,
+    /// A GPU of this compute capability (the device class's).
+    Gpu(ComputeCapability),
+}
+
+/// The estimate for the model in `dir` deployed as `spec` on `host`. A directory that does
+/// not open as a model needs nothing known here; the load reports what is wrong with it.
+pub fn estimate(dir: &Path, spec: &DeploymentSpec, host: ReplicaHost) -> MemoryNeed {
+    let Ok(model) = ModelDir::open(dir) else {
+        return MemoryNeed::UNKNOWN;
+    };
+    let estimate = match spec.backend {
+        BackendKind::Candle => {
+            let target = match host {
+                ReplicaHost::Cpu => Target::Cpu,
+                ReplicaHost::Gpu(cc) => Target::Cuda {
+                    ordinal: 0,
+                    capability: Some((cc.major, cc.minor)),
+                },
+            };
+            target.memory_estimate(&model)
         }
-        Err(_) => MemoryNeed {
-            weights_bytes: 0,
-            kv_bytes_per_slot: 0,
-        },
+        BackendKind::Ctranslate2 => {
+            let device = match host {
+                ReplicaHost::Cpu => Ct2Device::Cpu,
+                ReplicaHost::Gpu(cc) => Ct2Device::Cuda {
+                    major: cc.major,
+                    minor: cc.minor,
+                },
+            };
+            let requested = spec.quantization.ct2_requested();
+            let effective = ct2::effective_compute_type(requested, device, model.architecture());
+            ct2::memory_estimate(&model, effective)
+        }
+    };
+    MemoryNeed {
+        weights_bytes: estimate.weights_bytes,
+        kv_bytes_per_slot: estimate.kv_bytes_per_slot,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployment::spec::{GenerationParams, ModelType, Quantization, Scaling};
+
+    const A10G: ReplicaHost = ReplicaHost::Gpu(ComputeCapability { major: 8, minor: 6 });
+    const T4: ReplicaHost = ReplicaHost::Gpu(ComputeCapability { major: 7, minor: 5 });
 
     fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,9 +70,33 @@ mod tests {
             .join(name)
     }
 
+    fn spec(backend: BackendKind, quantization: Quantization) -> DeploymentSpec {
+        DeploymentSpec {
+            model_id: "m".to_owned(),
+            name: "m".to_owned(),
+            model_type: ModelType::OpenSource,
+            reuse_cached_artifacts: false,
+            generation: GenerationParams::default(),
+            scaling: Scaling {
+                max_batch_size: 1,
+                min_replicas: 1,
+                max_replicas: 1,
+                scale_up_delay_ms: 1,
+                scale_down_delay_ms: 50,
+            },
+            device_type: "g5.xlarge".to_owned(),
+            backend,
+            quantization,
+        }
+    }
+
+    fn candle() -> DeploymentSpec {
+        spec(BackendKind::Candle, Quantization::Default)
+    }
+
     #[test]
-    fn gpt2_fixture_needs_its_f32_weights_and_a_full_context_cache() {
-        let need = estimate(&fixture("gpt2-tiny"));
+    fn gpt2_on_the_cpu_needs_its_f32_weights_and_a_full_context_cache() {
+        let need = estimate(&fixture("gpt2-tiny"), &candle(), ReplicaHost::Cpu);
         // The fixture is saved in f32, so its tensors' bytes are the weights' size.
         let file = std::fs::metadata(fixture("gpt2-tiny/model.safetensors"))
             .unwrap()
@@ -50,22 +107,50 @@ mod tests {
     }
 
     #[test]
-    fn t5_fixture_counts_cross_attention_too() {
-        let need = estimate(&fixture("t5-tiny"));
+    fn t5_counts_cross_attention_too() {
+        let need = estimate(&fixture("t5-tiny"), &candle(), ReplicaHost::Cpu);
         // 2 × 2 decoder layers × (512 new + 512 prompt positions) × 32 wide × 4 bytes.
         assert_eq!(need.kv_bytes_per_slot, 2 * 2 * 1024 * 32 * 4);
         assert!(need.weights_bytes > 0);
     }
 
     #[test]
+    fn candle_on_a_gpu_counts_its_half_precision() {
+        let cpu = estimate(&fixture("gpt2-tiny"), &candle(), ReplicaHost::Cpu);
+        // bf16 on sm 8.6; f16 for GPT-2 on sm 7.5.
+        for gpu in [A10G, T4] {
+            let need = estimate(&fixture("gpt2-tiny"), &candle(), gpu);
+            assert_eq!(need.weights_bytes * 2, cpu.weights_bytes, "{gpu:?}");
+            assert_eq!(need.kv_bytes_per_slot * 2, cpu.kv_bytes_per_slot, "{gpu:?}");
+        }
+        // T5 keeps f32 on a T4 (its activations overflow float16).
+        let t5_cpu = estimate(&fixture("t5-tiny"), &candle(), ReplicaHost::Cpu);
+        assert_eq!(estimate(&fixture("t5-tiny"), &candle(), T4), t5_cpu);
+    }
+
+    #[test]
+    fn ctranslate2_int8_weights_take_a_byte_each_with_the_effective_activations() {
+        let cpu = estimate(&fixture("gpt2-tiny"), &candle(), ReplicaHost::Cpu);
+        let int8 = spec(BackendKind::Ctranslate2, Quantization::Int8Float16);
+        // int8_float16 on an A10G: 1-byte weights, 2-byte caches.
+        let gpu = estimate(&fixture("gpt2-tiny"), &int8, A10G);
+        assert_eq!(gpu.weights_bytes * 4, cpu.weights_bytes);
+        assert_eq!(gpu.kv_bytes_per_slot * 2, cpu.kv_bytes_per_slot);
+        // On the CPU it runs int8_float32: 1-byte weights, f32 caches.
+        let on_cpu = estimate(&fixture("gpt2-tiny"), &int8, ReplicaHost::Cpu);
+        assert_eq!(on_cpu.weights_bytes * 4, cpu.weights_bytes);
+        assert_eq!(on_cpu.kv_bytes_per_slot, cpu.kv_bytes_per_slot);
+        // No quantization: float32 throughout.
+        let float = spec(BackendKind::Ctranslate2, Quantization::NoQuantization);
+        assert_eq!(estimate(&fixture("gpt2-tiny"), &float, A10G), cpu);
+    }
+
+    #[test]
     fn a_directory_without_a_model_needs_nothing_known() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
-            estimate(dir.path()),
-            MemoryNeed {
-                weights_bytes: 0,
-                kv_bytes_per_slot: 0
-            }
+            estimate(dir.path(), &candle(), ReplicaHost::Cpu),
+            MemoryNeed::UNKNOWN
         );
     }
 }

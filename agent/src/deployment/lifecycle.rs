@@ -4,15 +4,17 @@
 //! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
 //! its next step.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::footprint;
+use super::footprint::{self, ReplicaHost};
 use super::phase::{Failure, Phase};
 use super::registry::{Cancelled, Registry};
 use super::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{
-    AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuInventory, MemoryNeed, Placement,
+    AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, MemoryNeed,
+    Placement,
 };
 use crate::model_source::ModelSources;
 use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
@@ -102,24 +104,14 @@ impl Lifecycle {
             .resolve(&spec.model_id)
             .ok()
             .and_then(|source| self.sources.local_dir(&source));
-        let early_need = on_disk.map(|dir| footprint::estimate(&dir));
         let mut placement = self
-            .admit(
-                spec,
-                early_need.unwrap_or(MemoryNeed {
-                    weights_bytes: 0,
-                    kv_bytes_per_slot: 0,
-                }),
-                Phase::CheckingDevice,
-            )
+            .admit(spec, on_disk.as_deref(), Phase::CheckingDevice)
             .await?;
 
         self.registry.advance(id, Phase::Fetching)?;
         let model = self.fetch(id, spec).await?;
-        if early_need.is_none() {
-            placement = self
-                .admit(spec, footprint::estimate(&model.dir), Phase::Fetching)
-                .await?;
+        if on_disk.is_none() {
+            placement = self.admit(spec, Some(&model.dir), Phase::Fetching).await?;
         }
 
         let first_load_phase = match spec.backend {
@@ -152,11 +144,12 @@ impl Lifecycle {
         loaded.map_err(|f| failed(&f.code, f.message, current))
     }
 
-    /// Looks the class up, refreshes the inventory and admits the deploy.
+    /// Looks the class up, estimates the memory a replica of the model in `model_dir` needs
+    /// there (nothing known without it), refreshes the inventory and admits the deploy.
     async fn admit(
         &self,
         spec: &DeploymentSpec,
-        memory: MemoryNeed,
+        model_dir: Option<&Path>,
         phase: Phase,
     ) -> Result<Placement, Stop> {
         let class = self
@@ -164,6 +157,16 @@ impl Lifecycle {
             .lookup(&spec.device_type)
             .map_err(|e| failed("UNKNOWN_DEVICE_TYPE", e.to_string(), phase))?
             .clone();
+        // Replicas of a GPU class run on its GPUs unless `[gpu] execution = "cpu"`.
+        let host = match class.gpus() {
+            Some(gpus) if self.policy.execution == GpuExecution::Cuda => {
+                ReplicaHost::Gpu(gpus.compute_capability)
+            }
+            _ => ReplicaHost::Cpu,
+        };
+        let memory = model_dir.map_or(MemoryNeed::UNKNOWN, |dir| {
+            footprint::estimate(dir, spec, host)
+        });
         let inventory = Arc::clone(&self.inventory);
         let state = tokio::task::spawn_blocking(move || inventory.refresh())
             .await

@@ -1,5 +1,6 @@
 //! What a deploy asks for, once validated, independent of the surface it came through.
 
+use runtime::ct2::ComputeType;
 use serde::{Deserialize, Serialize};
 
 /// The deployment's generation defaults (Kore `hyperParameters`); a generate request may
@@ -67,6 +68,17 @@ pub enum Quantization {
     Default,
     NoQuantization,
     Int8Float16,
+}
+
+impl Quantization {
+    /// The CTranslate2 compute type a deploy asks for: `""` means the seed's fast path,
+    /// int8 weights with float16 activations.
+    pub fn ct2_requested(self) -> ComputeType {
+        match self {
+            Quantization::NoQuantization => ComputeType::Float32,
+            Quantization::Default | Quantization::Int8Float16 => ComputeType::Int8Float16,
+        }
+    }
 }
 
 /// Kore `?modelType=`.

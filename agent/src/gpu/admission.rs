@@ -18,6 +18,12 @@ pub struct MemoryNeed {
 }
 
 impl MemoryNeed {
+    /// Nothing known yet (the checkpoint is not on disk, or does not open as a model).
+    pub const UNKNOWN: MemoryNeed = MemoryNeed {
+        weights_bytes: 0,
+        kv_bytes_per_slot: 0,
+    };
+
     /// KV cache for `max_batch_size` slots.
     pub fn kv_cache_bytes(&self, max_batch_size: u32) -> u64 {
         self.kv_bytes_per_slot

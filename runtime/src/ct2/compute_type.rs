@@ -12,6 +12,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::convert::Architecture;
+use crate::model::MemoryEstimate;
+use crate::model_dir::ModelDir;
 
 /// CTranslate2's compute types (weights and activations), named as CTranslate2 names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +55,33 @@ impl ComputeType {
             ComputeType::Int8Float16 => "int8_float16",
             ComputeType::Int8Bfloat16 => "int8_bfloat16",
             ComputeType::Int16 => "int16",
+        }
+    }
+}
+
+impl ComputeType {
+    /// Bytes per weight element once loaded (int8 types: one byte per quantized weight;
+    /// their per-row scales, norms and biases stay in float and are a small share left out).
+    /// `Auto` counts as float32: resolve it with [`effective_compute_type`] first.
+    pub fn weight_bytes(self) -> u64 {
+        match self {
+            ComputeType::Int8
+            | ComputeType::Int8Float32
+            | ComputeType::Int8Float16
+            | ComputeType::Int8Bfloat16 => 1,
+            ComputeType::Int16 | ComputeType::Float16 | ComputeType::Bfloat16 => 2,
+            ComputeType::Auto | ComputeType::Float32 => 4,
+        }
+    }
+
+    /// Bytes per activation element, the type CTranslate2's KV caches are kept in.
+    pub fn activation_bytes(self) -> u64 {
+        match self {
+            ComputeType::Float16
+            | ComputeType::Bfloat16
+            | ComputeType::Int8Float16
+            | ComputeType::Int8Bfloat16 => 2,
+            _ => 4,
         }
     }
 }
@@ -131,6 +160,15 @@ pub fn effective_compute_type(
         ComputeType::Float16 if device.supports_bfloat16() => ComputeType::Bfloat16,
         ComputeType::Float16 => ComputeType::Float32,
         other => other,
+    }
+}
+
+/// What one replica needs when CTranslate2 runs the model in `dir` as `effective` (a type
+/// [`effective_compute_type`] resolved): its weights and one slot's caches at full context.
+pub fn memory_estimate(dir: &ModelDir, effective: ComputeType) -> MemoryEstimate {
+    MemoryEstimate {
+        weights_bytes: dir.parameter_count() * effective.weight_bytes(),
+        kv_bytes_per_slot: dir.kv_elements_per_slot() * effective.activation_bytes(),
     }
 }
 

@@ -28,7 +28,9 @@ mod t5_spec;
 #[cfg(feature = "ctranslate2")]
 pub use backend::{Ct2LoadOptions, Ct2Model};
 pub use cache::{source_key, CachedConversion, ConversionCache};
-pub use compute_type::{effective_compute_type, ComputeType, Ct2Device, UnknownComputeType};
+pub use compute_type::{
+    effective_compute_type, memory_estimate, ComputeType, Ct2Device, UnknownComputeType,
+};
 pub use convert::{convert, Architecture, ConvertedModel};
 pub use error::{BackendError, CacheError, ConvertError, ModelBinError};
 pub use model_bin::{DataType, ModelBin, Variable, BINARY_VERSION};
