@@ -110,13 +110,26 @@ fn greedy_outputs(agent: &Endpoint, id: &str, model: &str) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// CTranslate2 Python's greedy ids on its int8_float16 conversion of `model`, in the
-/// order of the Hugging Face cases (same prompts). T5's golden gives token strings: they
-/// are mapped through the fixture's tokenizer (CTranslate2's vocabulary is the same list,
-/// padded at the end).
-fn int8_golden(model: &str) -> Vec<Vec<u32>> {
-    let text = std::fs::read_to_string(fixtures().join("golden.json")).expect("golden.json");
-    let golden: Value = serde_json::from_str(&text).expect("golden.json parses");
+/// Where CTranslate2 Python's int8 outputs come from. Its int8 GEMM differs by CPU: MKL on
+/// Intel CPUs (`golden.json`, made on one) and oneDNN elsewhere, whose AVX2 kernels round
+/// differently and change greedy tokens of these random models within a few steps. The
+/// agent's ct2rs build has oneDNN only: on a CPU with AVX-512 VNNI it has been seen to agree
+/// with MKL's outputs, on an AVX2-only CPU it agrees with the wheel's oneDNN outputs there.
+const INT8_REFERENCES: [(&str, &str); 2] = [
+    ("MKL int8 GEMM (golden.json)", "golden.json"),
+    (
+        "oneDNN AVX2 int8 GEMM (ct2-reference/int8-onednn-avx2.json)",
+        "ct2-reference/int8-onednn-avx2.json",
+    ),
+];
+
+/// CTranslate2 Python's greedy ids on its int8_float16 conversion of `model` as recorded
+/// in `file`, in the order of the Hugging Face cases (same prompts). T5's references give
+/// token strings: they are mapped through the fixture's tokenizer (CTranslate2's
+/// vocabulary is the same list, padded at the end).
+fn int8_reference(model: &str, file: &str) -> Vec<Vec<u32>> {
+    let text = std::fs::read_to_string(fixtures().join(file)).expect("int8 reference file");
+    let golden: Value = serde_json::from_str(&text).expect("the int8 reference parses");
     let key = if model == "gpt2-tiny" { "gpt2" } else { "t5" };
     let ctranslate2 = &golden["models"][key]["ctranslate2"]["int8_float16"];
     assert_eq!(ctranslate2["compute_type_on_cpu"], "int8_float32");
@@ -159,37 +172,41 @@ fn int8_golden(model: &str) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Compares `outputs` with CTranslate2 Python's int8 outputs case by case, prints the
-/// agreement, and returns how many cases are equal.
+/// Compares `outputs` case by case with each reference of [`INT8_REFERENCES`], prints the
+/// agreement, and returns how many cases equal the reference they agree with most.
 fn int8_agreement(model: &str, outputs: &[Vec<u32>]) -> usize {
-    let expected = int8_golden(model);
     let cases = golden_cases(model);
-    assert_eq!(expected.len(), outputs.len());
-    let mut equal = 0;
-    for (i, (ours, theirs)) in outputs.iter().zip(&expected).enumerate() {
-        if ours == theirs {
-            equal += 1;
-            eprintln!("{model} int8 case {i} {:?}: equal", cases[i].prompt);
-        } else {
-            let first = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();
-            eprintln!(
-                "{model} int8 case {i} {:?}: differs from step {first}: ours {ours:?}, \
-                 CTranslate2 Python {theirs:?}",
-                cases[i].prompt
-            );
+    let mut best = 0;
+    for (name, file) in INT8_REFERENCES {
+        let expected = int8_reference(model, file);
+        assert_eq!(expected.len(), outputs.len());
+        let mut equal = 0;
+        for (i, (ours, theirs)) in outputs.iter().zip(&expected).enumerate() {
+            if ours == theirs {
+                equal += 1;
+                eprintln!("{model} int8 case {i} {:?}: equals {name}", cases[i].prompt);
+            } else {
+                let first = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();
+                eprintln!(
+                    "{model} int8 case {i} {:?}: differs from {name} from step {first}: ours \
+                     {ours:?}, CTranslate2 Python {theirs:?}",
+                    cases[i].prompt
+                );
+            }
         }
+        eprintln!(
+            "{model}: {equal}/{} int8 greedy outputs equal CTranslate2 Python's with {name}",
+            expected.len()
+        );
+        best = best.max(equal);
     }
-    eprintln!(
-        "{model}: {equal}/{} int8 greedy outputs equal CTranslate2 Python's",
-        expected.len()
-    );
-    equal
+    best
 }
 
-/// How many of the five int8 cases must equal CTranslate2 Python's. All for GPT-2. For T5,
-/// case 0 differs from step 9 in this build (oneDNN GEMMs compiled by ct2rs, `Release`):
-/// under the wheel the two candidate tokens there are only 0.086 apart in log-probability
-/// (docs/ctranslate2.md), so a different int8 GEMM build may take the other one.
+/// How many of the five int8 cases must equal one reference. All for GPT-2. For T5, case 0
+/// of the MKL reference differs from step 9 on AVX-512 machines (oneDNN GEMMs compiled by
+/// ct2rs, `Release`): under the wheel the two candidate tokens there are only 0.086 apart
+/// in log-probability (docs/ctranslate2.md), so a different int8 GEMM may take the other.
 fn int8_cases_required(model: &str) -> usize {
     if model == "t5-tiny" {
         4
@@ -198,14 +215,15 @@ fn int8_cases_required(model: &str) -> usize {
     }
 }
 
-/// Asserts that at least [`int8_cases_required`] of `outputs` equal CTranslate2 Python's.
+/// Asserts that at least [`int8_cases_required`] of `outputs` equal CTranslate2 Python's
+/// under one of its int8 GEMMs.
 fn assert_int8_agreement(model: &str, outputs: &[Vec<u32>]) {
     let equal = int8_agreement(model, outputs);
     let required = int8_cases_required(model);
     assert!(
         equal >= required,
-        "{equal}/{} {model} int8 greedy outputs equal CTranslate2 Python's, {required} required \
-         (see stderr)",
+        "{equal}/{} {model} int8 greedy outputs equal CTranslate2 Python's under one int8 \
+         GEMM, {required} required (see stderr)",
         outputs.len()
     );
 }
@@ -285,12 +303,12 @@ fn cache_entries(agent: &Agent) -> Vec<PathBuf> {
 fn conversion_cache_is_reused_survives_kill_9_and_is_rebuilt_when_damaged() {
     let model = "gpt2-tiny";
     let mut agent = Agent::start(AgentConfig::with_fixture_models());
-    let expected = int8_golden(model);
 
-    // First deploy converts.
+    // First deploy converts; every later load of the conversion must answer the same.
     let (id, status) = deploy(&agent, model, &ct2_body("int8_float16", false));
     assert_backend(&status, "int8_float16", "int8_float32", false);
-    assert_eq!(greedy_outputs(&agent, &id, model), expected);
+    let expected = greedy_outputs(&agent, &id, model);
+    assert_int8_agreement(model, &expected);
     let entries = cache_entries(&agent);
     assert_eq!(entries.len(), 1, "one conversion cached: {entries:?}");
     let model_bin = entries[0].join("model.bin");
@@ -619,10 +637,12 @@ fn seeded_sampling_is_refused_naming_the_field_and_greedy_with_a_seed_is_served(
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(token_ids(&reply).len(), 8);
     let mut greedy = greedy_body(prompt, GOLDEN_TOKENS);
+    let unseeded = generate(&agent, &id, &greedy);
+    assert_eq!(unseeded.status, 200, "{}", unseeded.text);
     greedy["parameters"]["seed"] = json!(7);
     let reply = generate(&agent, &id, &greedy);
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(token_ids(&reply), int8_golden("gpt2-tiny")[0]);
+    assert_eq!(token_ids(&reply), token_ids(&unseeded));
 }
 
 #[test]

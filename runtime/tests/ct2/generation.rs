@@ -148,11 +148,19 @@ fn t5_batch_gives_each_input_its_solo_output() {
     }
 }
 
-/// CTranslate2 Python's int8 greedy ids (T5's golden has tokens: mapped through the
-/// converted vocabulary).
-fn int8_golden(model: &str, ct2: &Ct2Model) -> Vec<Vec<u32>> {
-    let g = golden();
-    g["models"][model]["ctranslate2"]["int8_float16"]["cases"]
+/// CTranslate2 Python's int8 outputs, one file per int8 GEMM it was run with: MKL (Intel
+/// CPUs; `golden.json`) and oneDNN on an AVX2-only CPU, whose int8 kernels round
+/// differently and change these random models' greedy tokens within a few steps. ct2rs is
+/// built with oneDNN: on AVX-512 VNNI machines it has been seen to match MKL's outputs, on
+/// AVX2-only ones the wheel's oneDNN outputs there.
+const INT8_REFERENCES: [&str; 2] = ["golden.json", "ct2-reference/int8-onednn-avx2.json"];
+
+/// CTranslate2 Python's int8 greedy ids recorded in `file` (T5's references have tokens:
+/// mapped through the converted vocabulary).
+fn int8_reference(file: &str, model: &str, ct2: &Ct2Model) -> Vec<Vec<u32>> {
+    let bytes = std::fs::read(fixtures().join(file)).expect("read the int8 reference");
+    let reference: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    reference["models"][model]["ctranslate2"]["int8_float16"]["cases"]
         .as_array()
         .expect("int8 cases")
         .iter()
@@ -174,7 +182,8 @@ fn int8_golden(model: &str, ct2: &Ct2Model) -> Vec<Vec<u32>> {
 }
 
 /// Runs every golden prompt on our int8_float16 conversion, requested as int8_float16 on
-/// CPU, and returns (cases equal to CTranslate2 Python's int8 output, report lines).
+/// CPU, and returns (cases equal to the CTranslate2 Python int8 reference they agree with
+/// most, cases, report lines).
 fn int8_agreement(name: &str, golden_name: &str) -> (usize, usize, Vec<String>) {
     let (_dir, model) = load(name, Quantization::Int8Float16, ComputeType::Int8Float16);
     assert_eq!(model.requested_compute_type(), ComputeType::Int8Float16);
@@ -183,23 +192,32 @@ fn int8_agreement(name: &str, golden_name: &str) -> (usize, usize, Vec<String>) 
         ComputeType::Int8Float32,
         "CPU has no float16"
     );
-    let expected = int8_golden(golden_name, &model);
-    let mut equal = 0;
-    let mut report = Vec::new();
-    for (i, case) in cases(golden_name).iter().enumerate() {
-        let out = &run(&model, &[greedy(&case.prompt, expected[i].len())])[0];
-        if *out == expected[i] {
-            equal += 1;
-        } else {
-            let first = out
-                .iter()
-                .zip(&expected[i])
-                .take_while(|(a, b)| a == b)
-                .count();
-            report.push(format!("{name} case {i}: first difference at step {first}"));
+    let cases = cases(golden_name);
+    let outputs: Vec<Vec<u32>> = cases
+        .iter()
+        .map(|case| run(&model, &[greedy(&case.prompt, 24)]).remove(0))
+        .collect();
+    let mut best = (0, Vec::new());
+    for file in INT8_REFERENCES {
+        let expected = int8_reference(file, golden_name, &model);
+        let mut equal = 0;
+        let mut report = Vec::new();
+        for (i, (out, expected)) in outputs.iter().zip(&expected).enumerate() {
+            if out == expected {
+                equal += 1;
+            } else {
+                let first = out.iter().zip(expected).take_while(|(a, b)| a == b).count();
+                report.push(format!(
+                    "{name} case {i}: differs from {file} at step {first}"
+                ));
+            }
+        }
+        report.push(format!("{equal}/{} equal {file}", cases.len()));
+        if equal >= best.0 {
+            best = (equal, report);
         }
     }
-    (equal, expected.len(), report)
+    (best.0, cases.len(), best.1)
 }
 
 #[test]
@@ -213,8 +231,8 @@ fn gpt2_int8_greedy_equals_ctranslate2_python_int8_output() {
 fn t5_int8_greedy_equals_ctranslate2_python_int8_output_in_four_of_five_cases() {
     let (equal, total, report) = int8_agreement("t5-tiny", "t5");
     eprintln!("t5 int8: {equal}/{total} cases equal {report:?}");
-    // Case 0 differs from step 9 with this build's oneDNN GEMMs: under the wheel the two
-    // candidates there are 0.086 apart in log-probability (docs/ctranslate2.md).
+    // On AVX-512 machines case 0 differs from MKL's output from step 9: under the wheel the
+    // two candidates there are 0.086 apart in log-probability (docs/ctranslate2.md).
     assert!(equal >= total - 1, "{report:?}");
 }
 
