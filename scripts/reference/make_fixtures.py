@@ -16,6 +16,10 @@ Usage (from the repository root, in a venv with requirements.txt installed):
   python scripts/reference/make_fixtures.py t5-v1_0-tiny
   python scripts/reference/make_fixtures.py --out /tmp/fixtures gpt2-tiny t5-tiny t5-v1_0-tiny
 Tokenizers are read from tests/fixtures/tokenizers/ (no Hugging Face Hub access needed).
+
+The rest of the combined tests/fixtures/golden.json (gpt2_tokenization, t5_tokenization,
+each model's `ctranslate2` section) and the CTranslate2 conversions with their manifests
+(tests/fixtures/ct2-reference/) come from make_golden_sections.py.
 """
 
 import argparse
