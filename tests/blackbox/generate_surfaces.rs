@@ -4,6 +4,7 @@
 //! must stay in flight long enough to be caught, the slow random-weight GPT-2 of
 //! `support::slow_model`.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -417,6 +418,34 @@ fn a_client_that_disconnects_mid_stream_cancels_its_request() {
         None,
         "{text}"
     );
+}
+
+#[test]
+fn a_client_that_disconnects_while_waiting_for_a_json_answer_cancels_its_request() {
+    let agent = Agent::start(AgentConfig::with_fixture_models().with_slow_model());
+    deploy_ready(&agent, SLOW_MODEL);
+    let running = format!("gpu_agent_running_sequences{{deployment=\"{SLOW_MODEL}\"}}");
+    {
+        let body = long_request().to_string();
+        let mut connection =
+            std::net::TcpStream::connect(("127.0.0.1", agent.port)).expect("connect");
+        write!(
+            connection,
+            "POST /v1/deployments/{SLOW_MODEL}/generate HTTP/1.1\r\nhost: x\r\nx-api-key: {API_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send the request");
+        eventually("the request is running", || {
+            metric_now(&agent, &running) == 1.0
+        });
+        // The connection closes here, long before the last of 512 tokens.
+    }
+    let cancelled =
+        format!("gpu_agent_requests_total{{deployment=\"{SLOW_MODEL}\",outcome=\"cancelled\"}}");
+    eventually("the request is counted as cancelled", || {
+        metric_now(&agent, &cancelled) == 1.0
+    });
+    eventually("its slot is free", || metric_now(&agent, &running) == 0.0);
 }
 
 #[test]
