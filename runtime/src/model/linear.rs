@@ -2,11 +2,12 @@
 //! whichever convention the checkpoint used (GPT-2's Conv1D stores `[in, out]`, torch's
 //! Linear `[out, in]`): with `Wᵀ` as the right-hand side, each output column reads one
 //! contiguous weight row, which is what the CPU gemm streams fastest when a decode batch
-//! has few rows (see docs/benchmarks.md). Several projections of the same input (q, k, v)
+//! has few rows, and what `skinny_matmul` reads in place (see docs/benchmarks.md). Several projections of the same input (q, k, v)
 //! are concatenated into one matrix so they run as one matmul.
 
 use candle_core::{Result, Tensor};
 
+use super::skinny_matmul::matmul_wt;
 use crate::load_error::LoadError;
 
 pub(crate) struct Linear {
@@ -39,7 +40,7 @@ impl Linear {
 
     /// `xs`: `[rows, in]` → `[rows, out]`.
     pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let ys = xs.matmul(&self.weight.t()?)?;
+        let ys = matmul_wt(xs, &self.weight)?;
         match &self.bias {
             Some(bias) => ys.broadcast_add(bias),
             None => Ok(ys),

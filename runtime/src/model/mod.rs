@@ -18,6 +18,7 @@ mod linear;
 mod load;
 mod norm;
 mod packed;
+mod skinny_matmul;
 mod slot;
 pub mod t5;
 mod target;

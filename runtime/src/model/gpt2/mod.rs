@@ -12,6 +12,7 @@ use self::block::Block;
 use super::inputs::{check_decode, check_prefill};
 use super::norm::LayerNorm;
 use super::packed::PackedPrompts;
+use super::skinny_matmul::matmul_wt;
 use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -94,7 +95,7 @@ impl Gpt2 {
 
     /// Final norm and head over `xs` `[rows, n_embd]` → f32 logits, row-major.
     fn logits(&self, xs: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let logits = self.ln_f.forward(xs)?.matmul(&self.lm_head.t()?)?;
+        let logits = matmul_wt(&self.ln_f.forward(xs)?, &self.lm_head)?;
         logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
     }
 

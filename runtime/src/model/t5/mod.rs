@@ -16,6 +16,7 @@ pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOK
 use self::stack::{Decoder, Encoder};
 use super::inputs::{check_decode, check_prefill};
 use super::packed::PackedPrompts;
+use super::skinny_matmul::matmul_wt;
 use super::slot::SlotLayout;
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -102,7 +103,7 @@ impl T5 {
         if let Some(scale) = self.head_scale {
             hidden = (hidden * scale)?;
         }
-        let logits = hidden.matmul(&self.lm_head.t()?)?;
+        let logits = matmul_wt(&hidden, &self.lm_head)?;
         logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
     }
 }

@@ -1,0 +1,328 @@
+//! `x · Wᵀ` on the CPU in f32 for the few rows of a decode step (`x` `[rows, in]`, `W` the
+//! contiguous `[out, in]` weight every projection here keeps).
+//!
+//! candle's CPU matmul (the `gemm` crate) repacks the whole right-hand side into panels on
+//! every call. With 16 rows that repacking costs more than the arithmetic: a batched GPT-2
+//! small step spent ~40 % of its time in gemm's packing and only ~25 % in its FMA kernel
+//! (perf, docs/benchmarks.md). Here each weight row is read once, straight from the
+//! checkpoint's layout, and dotted with every row of `x` while it sits in L1: four weight
+//! rows × three input rows per pass, twelve AVX2 FMA accumulators. Output columns are
+//! spread over the thread pool. Every output element is computed the same way whatever the number
+//! of rows, so a sequence's logits do not depend on the rest of its batch.
+
+use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Up to this many rows (a decode batch, a short prompt) this kernel beats gemm on weights
+/// streamed from memory; longer packed prefills go to gemm, whose packing pays off there.
+pub(crate) const MAX_ROWS: usize = 32;
+
+/// Weight rows per parallel task: 64 rows of 768 f32 are 192 KiB, a share of L2.
+const ROWS_PER_TASK: usize = 64;
+
+/// `xs` `[rows, in]` · `weight` `[out, in]`ᵀ → `[rows, out]`.
+pub(crate) fn matmul_wt(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let fits = xs.device().is_cpu()
+        && xs.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && xs.rank() == 2
+        && xs.dim(0)? <= MAX_ROWS
+        && weight.is_contiguous();
+    if fits {
+        xs.contiguous()?.apply_op2_no_bwd(weight, &SkinnyMatmul)
+    } else {
+        xs.matmul(&weight.t()?)
+    }
+}
+
+struct SkinnyMatmul;
+
+impl CustomOp2 for SkinnyMatmul {
+    fn name(&self) -> &'static str {
+        "skinny-matmul-wt"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xs_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (
+            CpuStorage::F32(xs),
+            CpuStorage::F32(weight),
+            Some((xs_start, xs_end)),
+            Some((w_start, w_end)),
+        ) = (
+            xs,
+            weight,
+            xs_layout.contiguous_offsets(),
+            weight_layout.contiguous_offsets(),
+        )
+        else {
+            candle_core::bail!("skinny-matmul-wt takes contiguous f32 tensors");
+        };
+        let (rows, inner) = xs_layout.shape().dims2()?;
+        let (outs, weight_inner) = weight_layout.shape().dims2()?;
+        if inner != weight_inner {
+            candle_core::bail!(
+                "skinny-matmul-wt: x is [{rows}, {inner}] but W is [{outs}, {weight_inner}]"
+            );
+        }
+        let out = matmul_wt_f32(
+            &xs[xs_start..xs_end],
+            rows,
+            &weight[w_start..w_end],
+            outs,
+            inner,
+        );
+        Ok((CpuStorage::F32(out), Shape::from((rows, outs))))
+    }
+}
+
+/// `x` `[rows, inner]` · `w` `[outs, inner]`ᵀ, row-major, → `[rows, outs]`.
+fn matmul_wt_f32(x: &[f32], rows: usize, w: &[f32], outs: usize, inner: usize) -> Vec<f32> {
+    if rows == 0 || outs == 0 || inner == 0 {
+        return vec![0f32; rows * outs];
+    }
+    // Computed transposed (`[outs, rows]`), so each task owns a contiguous block of the
+    // output, then turned around: a few hundred KiB at most, against tens of MiB of weights.
+    let mut transposed = vec![0f32; outs * rows];
+    transposed
+        .par_chunks_mut(ROWS_PER_TASK * rows)
+        .enumerate()
+        .for_each(|(task, block)| {
+            let first = task * ROWS_PER_TASK;
+            let weights = &w[first * inner..(first + block.len() / rows) * inner];
+            weight_block(x, rows, weights, inner, block);
+        });
+    let mut out = vec![0f32; rows * outs];
+    out.par_chunks_mut(outs).enumerate().for_each(|(r, row)| {
+        for (value, column) in row.iter_mut().zip(transposed.chunks_exact(rows)) {
+            *value = column[r];
+        }
+    });
+    out
+}
+
+/// `out[o * rows + r] = dot(weights row o, x row r)` for every weight row of `weights`.
+fn weight_block(x: &[f32], rows: usize, weights: &[f32], inner: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { avx2::weight_block(x, rows, weights, inner, out) };
+        return;
+    }
+    for (o, weight_row) in weights.chunks_exact(inner).enumerate() {
+        for (r, x_row) in x.chunks_exact(inner).enumerate() {
+            out[o * rows + r] = dot(weight_row, x_row);
+        }
+    }
+}
+
+/// A dot product in eight lanes, summed as the AVX2 kernel sums it (for CPUs without AVX2).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let split = a.len() / 8 * 8;
+    for (a8, b8) in a[..split].chunks_exact(8).zip(b[..split].chunks_exact(8)) {
+        for lane in 0..8 {
+            lanes[lane] = a8[lane].mul_add(b8[lane], lanes[lane]);
+        }
+    }
+    let mut sum = horizontal_sum(lanes);
+    for (a, b) in a[split..].iter().zip(&b[split..]) {
+        sum = a.mul_add(*b, sum);
+    }
+    sum
+}
+
+/// The eight lanes summed in a fixed tree order (the AVX2 kernel's order).
+fn horizontal_sum(lanes: [f32; 8]) -> f32 {
+    let quads = [
+        lanes[0] + lanes[4],
+        lanes[1] + lanes[5],
+        lanes[2] + lanes[6],
+        lanes[3] + lanes[7],
+    ];
+    let pairs = [quads[0] + quads[2], quads[1] + quads[3]];
+    pairs[0] + pairs[1]
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::horizontal_sum;
+
+    /// Four weight rows against three input rows at a time (twelve accumulators, seven
+    /// loads per twelve FMAs), the input rows left over against the same four, then weight
+    /// rows left over one by one. Every element is summed as [`super::dot`] sums it.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn weight_block(
+        x: &[f32],
+        rows: usize,
+        weights: &[f32],
+        inner: usize,
+        out: &mut [f32],
+    ) {
+        let outs = weights.len() / inner;
+        let mut o = 0;
+        while o + 4 <= outs {
+            let w = [0, 1, 2, 3].map(|j| &weights[(o + j) * inner..(o + j + 1) * inner]);
+            let mut r = 0;
+            while r + 3 <= rows {
+                four_by::<3>(w, x, r, rows, o, out);
+                r += 3;
+            }
+            while r < rows {
+                four_by::<1>(w, x, r, rows, o, out);
+                r += 1;
+            }
+            o += 4;
+        }
+        for o in o..outs {
+            let w = &weights[o * inner..(o + 1) * inner];
+            for r in 0..rows {
+                out[o * rows + r] = dot(w, &x[r * inner..(r + 1) * inner]);
+            }
+        }
+    }
+
+    /// Weight rows `w` (output rows `o..o + 4`) against input rows `r..r + R`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn four_by<const R: usize>(
+        w: [&[f32]; 4],
+        x: &[f32],
+        r: usize,
+        rows: usize,
+        o: usize,
+        out: &mut [f32],
+    ) {
+        let inner = w[0].len();
+        let split = inner / 8 * 8;
+        let x_rows = &x[r * inner..(r + R) * inner];
+        let mut acc = [[_mm256_setzero_ps(); R]; 4];
+        let mut k = 0;
+        while k < split {
+            // Plain loops, not `array::from_fn`: a closure would not inherit this
+            // function's target features, and its intrinsic loads would become calls.
+            let mut xs = [_mm256_setzero_ps(); R];
+            for (i, xs) in xs.iter_mut().enumerate() {
+                *xs = _mm256_loadu_ps(x_rows.as_ptr().add(i * inner + k));
+            }
+            for j in 0..4 {
+                let wj = _mm256_loadu_ps(w[j].as_ptr().add(k));
+                for i in 0..R {
+                    acc[j][i] = _mm256_fmadd_ps(wj, xs[i], acc[j][i]);
+                }
+            }
+            k += 8;
+        }
+        for j in 0..4 {
+            for i in 0..R {
+                let x_tail = &x_rows[i * inner + split..(i + 1) * inner];
+                out[(o + j) * rows + r + i] = finish(acc[j][i], &w[j][split..], x_tail);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot(w: &[f32], x: &[f32]) -> f32 {
+        let split = w.len() / 8 * 8;
+        let mut acc = _mm256_setzero_ps();
+        let mut k = 0;
+        while k < split {
+            let wk = _mm256_loadu_ps(w.as_ptr().add(k));
+            acc = _mm256_fmadd_ps(wk, _mm256_loadu_ps(x.as_ptr().add(k)), acc);
+            k += 8;
+        }
+        finish(acc, &w[split..], &x[split..])
+    }
+
+    /// Sums an accumulator's lanes and adds the scalar tail.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn finish(acc: __m256, w_tail: &[f32], x_tail: &[f32]) -> f32 {
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        let mut sum = horizontal_sum(lanes);
+        for (w, x) in w_tail.iter().zip(x_tail) {
+            sum = w.mul_add(*x, sum);
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    fn naive(x: &[f32], rows: usize, w: &[f32], outs: usize, inner: usize) -> Vec<f64> {
+        let mut out = vec![0f64; rows * outs];
+        for r in 0..rows {
+            for o in 0..outs {
+                out[r * outs + o] = (0..inner)
+                    .map(|k| f64::from(x[r * inner + k]) * f64::from(w[o * inner + k]))
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + seed) * 0.618).sin()).collect()
+    }
+
+    #[test]
+    fn equals_the_naive_product_for_odd_shapes() {
+        // Rows, outputs and inner sizes that leave every kind of remainder.
+        for (rows, outs, inner) in [
+            (1, 1, 1),
+            (3, 5, 7),
+            (2, 130, 24),
+            (16, 67, 768),
+            (7, 9, 33),
+        ] {
+            let x = values(rows * inner, 1.0);
+            let w = values(outs * inner, 2.0);
+            let got = matmul_wt_f32(&x, rows, &w, outs, inner);
+            for (g, e) in got.iter().zip(naive(&x, rows, &w, outs, inner)) {
+                assert!(
+                    (f64::from(*g) - e).abs() < 1e-4,
+                    "{rows}x{outs}x{inner}: {g} vs {e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_gets_the_same_bits_alone_and_among_others() {
+        let (outs, inner) = (70, 100);
+        let w = values(outs * inner, 3.0);
+        let batch = values(9 * inner, 4.0);
+        let together = matmul_wt_f32(&batch, 9, &w, outs, inner);
+        for r in 0..9 {
+            let alone = matmul_wt_f32(&batch[r * inner..(r + 1) * inner], 1, &w, outs, inner);
+            assert_eq!(alone, together[r * outs..(r + 1) * outs], "row {r}");
+        }
+    }
+
+    #[test]
+    fn the_op_matches_candles_matmul() {
+        let device = Device::Cpu;
+        let x = Tensor::new(values(5 * 48, 5.0), &device)
+            .and_then(|t| t.reshape((5, 48)))
+            .unwrap();
+        let w = Tensor::new(values(40 * 48, 6.0), &device)
+            .and_then(|t| t.reshape((40, 48)))
+            .unwrap();
+        let ours: Vec<Vec<f32>> = matmul_wt(&x, &w).unwrap().to_vec2().unwrap();
+        let candle: Vec<Vec<f32>> = x.matmul(&w.t().unwrap()).unwrap().to_vec2().unwrap();
+        for (a, b) in ours.iter().flatten().zip(candle.iter().flatten()) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}
