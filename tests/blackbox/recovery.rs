@@ -4,6 +4,8 @@
 use serde_json::json;
 
 use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::golden::golden_cases;
+use crate::support::serving::generate;
 use crate::support::{Agent, AgentConfig, HangingHub};
 
 #[test]
@@ -41,6 +43,37 @@ fn a_deploy_acknowledged_just_before_kill_9_is_not_lost() {
     agent.kill9_and_restart();
     let status = agent.get_with_key(&format!("/v1/deployments/{deployment}"));
     assert_eq!(status.status, 200, "{}", status.text);
+}
+
+#[test]
+fn a_real_deploy_killed_before_ready_comes_back_ready_and_serves_golden_tokens() {
+    let mut agent = Agent::start(AgentConfig::with_fixture_models());
+    let reply = kore_deploy(&agent, "t5-tiny", "cpu");
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let job = reply.json["dockStatusId"].as_str().unwrap().to_owned();
+    let deployment = reply.json["deploymentId"].as_str().unwrap().to_owned();
+    // Killed as soon as the deploy is acknowledged: somewhere between PENDING and WARMING.
+    agent.kill9_and_restart();
+
+    let status = agent.wait_phase(&deployment, &["READY", "FAILED"]);
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    let job_status = wait_job(&agent, &job);
+    assert_eq!(job_status.json["status"], "SUCCESS", "{}", job_status.text);
+    let case = &golden_cases("t5-tiny")[0];
+    let reply = generate(
+        &agent,
+        &deployment,
+        json!({"prompt": case.prompt, "parameters": {"temperature": 0, "maxTokens": 24}}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let tokens: Vec<u32> = reply.json["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64())
+        .map(|t| t as u32)
+        .collect();
+    case.assert_matches(&tokens, "after kill -9 mid-deploy");
 }
 
 #[test]
