@@ -72,9 +72,7 @@ mod tests {
 
     use super::*;
     use crate::callback::StatusCallback;
-    use crate::deployment::spec::{
-        BackendKind, DeploymentSpec, GenerationParams, ModelType, Quantization, Scaling,
-    };
+    use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
     use crate::serving::{
         GenerateEvent, GenerateRequest, ServingHandle, ServingStatus, SubmitRejection,
     };
@@ -114,23 +112,7 @@ mod tests {
     }
 
     fn spec() -> DeploymentSpec {
-        DeploymentSpec {
-            model_id: "m".to_owned(),
-            name: "m".to_owned(),
-            model_type: ModelType::OpenSource,
-            reuse_cached_artifacts: false,
-            generation: GenerationParams::default(),
-            scaling: Scaling {
-                max_batch_size: 1,
-                min_replicas: 1,
-                max_replicas: 1,
-                scale_up_delay_ms: 1,
-                scale_down_delay_ms: 50,
-            },
-            device_type: "cpu".to_owned(),
-            backend: BackendKind::Candle,
-            quantization: Quantization::Default,
-        }
+        DeploymentSpec::example("cpu", BackendKind::Candle, Quantization::Default)
     }
 
     /// A registry holding one READY deployment served by `serving`.

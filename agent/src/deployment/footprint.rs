@@ -59,7 +59,7 @@ pub fn estimate(dir: &Path, spec: &DeploymentSpec, host: ReplicaHost) -> MemoryN
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deployment::spec::{GenerationParams, ModelType, Quantization, Scaling};
+    use crate::deployment::spec::Quantization;
 
     const A10G: ReplicaHost = ReplicaHost::Gpu(ComputeCapability { major: 8, minor: 6 });
     const T4: ReplicaHost = ReplicaHost::Gpu(ComputeCapability { major: 7, minor: 5 });
@@ -71,23 +71,7 @@ mod tests {
     }
 
     fn spec(backend: BackendKind, quantization: Quantization) -> DeploymentSpec {
-        DeploymentSpec {
-            model_id: "m".to_owned(),
-            name: "m".to_owned(),
-            model_type: ModelType::OpenSource,
-            reuse_cached_artifacts: false,
-            generation: GenerationParams::default(),
-            scaling: Scaling {
-                max_batch_size: 1,
-                min_replicas: 1,
-                max_replicas: 1,
-                scale_up_delay_ms: 1,
-                scale_down_delay_ms: 50,
-            },
-            device_type: "g5.xlarge".to_owned(),
-            backend,
-            quantization,
-        }
+        DeploymentSpec::example("g5.xlarge", backend, quantization)
     }
 
     fn candle() -> DeploymentSpec {

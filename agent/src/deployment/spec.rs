@@ -103,3 +103,31 @@ pub struct DeploymentSpec {
     pub backend: BackendKind,
     pub quantization: Quantization,
 }
+
+#[cfg(test)]
+impl DeploymentSpec {
+    /// A valid spec for unit tests: model `m`, one replica with a batch of one.
+    pub(crate) fn example(
+        device_type: &str,
+        backend: BackendKind,
+        quantization: Quantization,
+    ) -> Self {
+        DeploymentSpec {
+            model_id: "m".to_owned(),
+            name: "m".to_owned(),
+            model_type: ModelType::OpenSource,
+            reuse_cached_artifacts: false,
+            generation: GenerationParams::default(),
+            scaling: Scaling {
+                max_batch_size: 1,
+                min_replicas: 1,
+                max_replicas: 1,
+                scale_up_delay_ms: 1,
+                scale_down_delay_ms: 50,
+            },
+            device_type: device_type.to_owned(),
+            backend,
+            quantization,
+        }
+    }
+}
