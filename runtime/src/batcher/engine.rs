@@ -240,9 +240,6 @@ impl Engine {
             .tokenizer
             .encode(&request.prompt)
             .map_err(|e| SubmitError::Tokenizer(e.to_string()))?;
-        if prompt_ids.is_empty() {
-            return Err(SubmitError::EmptyPrompt);
-        }
         inner.check_length(prompt_ids.len(), request.max_new_tokens)?;
         // Drawn below 2^63: the seed is reported back so the client can replay the
         // request, and the HTTP APIs take seeds as non-negative signed 64-bit integers.
@@ -358,7 +355,12 @@ impl Drop for Engine {
 }
 
 impl Inner {
+    /// The prompt holds at least one token and, with `max_new_tokens`, fits the model's
+    /// context.
     fn check_length(&self, prompt_tokens: usize, max_new_tokens: usize) -> Result<(), SubmitError> {
+        if prompt_tokens == 0 {
+            return Err(SubmitError::EmptyPrompt);
+        }
         let limits = self.limits;
         let exceeded = match limits.max_total_tokens {
             Some(total) if prompt_tokens + max_new_tokens > total => Some(total),
