@@ -1,6 +1,7 @@
 //! Checks on what callers hand to `prefill` and `decode`, done before any tensor work so a
 //! bad request is a typed error and leaves the slots untouched.
 
+use super::packed::PackedPrompts;
 use super::slot::{Slot, SlotLayout};
 use super::ModelError;
 
@@ -56,8 +57,27 @@ pub(crate) fn check_decode(
     Ok(())
 }
 
+/// Checks a batched prefill (see [`check_prefill`]), then resets every slot and packs the
+/// prompts. `None`: there is nothing to prefill.
+pub(crate) fn start_prefill(
+    slots: &mut [&mut Slot],
+    prompts: &[&[u32]],
+    layout: &SlotLayout,
+    max_prompt_tokens: usize,
+    vocab_size: usize,
+) -> Result<Option<PackedPrompts>, ModelError> {
+    check_prefill(slots, prompts, layout, max_prompt_tokens, vocab_size)?;
+    if slots.is_empty() {
+        return Ok(None);
+    }
+    for slot in slots.iter_mut() {
+        slot.reset();
+    }
+    Ok(Some(PackedPrompts::new(prompts)))
+}
+
 /// One prompt per slot, each valid, every slot from this model.
-pub(crate) fn check_prefill(
+fn check_prefill(
     slots: &[&mut Slot],
     prompts: &[&[u32]],
     layout: &SlotLayout,

@@ -9,9 +9,8 @@ use candle_core::{DType, Device, Tensor};
 pub use config::Gpt2Config;
 
 use self::block::Block;
-use super::inputs::{check_decode, check_prefill};
+use super::inputs::{check_decode, start_prefill};
 use super::norm::LayerNorm;
-use super::packed::PackedPrompts;
 use super::skinny_matmul::matmul_wt;
 use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
@@ -131,14 +130,9 @@ impl Model for Gpt2 {
         prompts: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError> {
         let (positions, vocab) = (self.config.n_positions, self.config.vocab_size);
-        check_prefill(slots, prompts, &self.layout, positions, vocab)?;
-        if slots.is_empty() {
+        let Some(packed) = start_prefill(slots, prompts, &self.layout, positions, vocab)? else {
             return Ok(Vec::new());
-        }
-        for slot in slots.iter_mut() {
-            slot.reset();
-        }
-        let packed = PackedPrompts::new(prompts);
+        };
         let mut xs = self
             .wte
             .index_select(&self.ids(&packed.ids)?, 0)?

@@ -14,8 +14,7 @@ use candle_core::{DType, Device, Tensor};
 pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOKENS};
 
 use self::stack::{Decoder, Encoder};
-use super::inputs::{check_decode, check_prefill};
-use super::packed::PackedPrompts;
+use super::inputs::{check_decode, start_prefill};
 use super::skinny_matmul::matmul_wt;
 use super::slot::SlotLayout;
 use super::weights::Weights;
@@ -137,14 +136,9 @@ impl Model for T5 {
         prompts: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError> {
         let (max_prompt, vocab) = (self.layout.cross_capacity, self.config.vocab_size);
-        check_prefill(slots, prompts, &self.layout, max_prompt, vocab)?;
-        if slots.is_empty() {
+        let Some(packed) = start_prefill(slots, prompts, &self.layout, max_prompt, vocab)? else {
             return Ok(Vec::new());
-        }
-        for slot in slots.iter_mut() {
-            slot.reset();
-        }
-        let packed = PackedPrompts::new(prompts);
+        };
         let encoded = self.encoder.forward(&self.embed(&packed.ids)?, &packed)?;
         self.decoder
             .store_encoder_output(&encoded, &packed, slots)?;
