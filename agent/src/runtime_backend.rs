@@ -283,7 +283,10 @@ impl RuntimeLoader {
 /// The candle target of a replica. NVML and CUDA agree on GPU order under
 /// `CUDA_DEVICE_ORDER=PCI_BUS_ID` (set by the systemd unit), so the NVML index is the
 /// CUDA ordinal.
-fn candle_target(device: Option<ReplicaDevice>, capability: Option<ComputeCapability>) -> Target {
+pub(crate) fn candle_target(
+    device: Option<ReplicaDevice>,
+    capability: Option<ComputeCapability>,
+) -> Target {
     match device {
         Some(ReplicaDevice::Cuda { gpu }) => Target::Cuda {
             ordinal: gpu as usize,
@@ -293,7 +296,12 @@ fn candle_target(device: Option<ReplicaDevice>, capability: Option<ComputeCapabi
     }
 }
 
-fn ct2_device(device: Option<ReplicaDevice>, capability: Option<ComputeCapability>) -> Ct2Device {
+/// The CTranslate2 device of a replica; without a known compute capability its compute
+/// types are resolved as for the CPU.
+pub(crate) fn ct2_device(
+    device: Option<ReplicaDevice>,
+    capability: Option<ComputeCapability>,
+) -> Ct2Device {
     match (device, capability) {
         (Some(ReplicaDevice::Cuda { .. }), Some(cc)) => Ct2Device::Cuda {
             major: cc.major,

@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use runtime::ct2::{self, Ct2Device};
-use runtime::model::Target;
+use runtime::ct2;
 use runtime::model_dir::ModelDir;
 
 use super::spec::{BackendKind, DeploymentSpec};
-use crate::gpu::{ComputeCapability, MemoryNeed};
+use crate::gpu::{ComputeCapability, MemoryNeed, ReplicaDevice};
+use crate::runtime_backend::{candle_target, ct2_device};
 
 /// Where a replica's weights and caches will live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,26 +26,16 @@ pub fn estimate(dir: &Path, spec: &DeploymentSpec, host: ReplicaHost) -> MemoryN
     let Ok(model) = ModelDir::open(dir) else {
         return MemoryNeed::UNKNOWN;
     };
+    // Mapped as the serving backend maps a replica's device (any GPU index will do).
+    let (device, capability) = match host {
+        ReplicaHost::Cpu => (None, None),
+        ReplicaHost::Gpu(cc) => (Some(ReplicaDevice::Cuda { gpu: 0 }), Some(cc)),
+    };
     let estimate = match spec.backend {
-        BackendKind::Candle => {
-            let target = match host {
-                ReplicaHost::Cpu => Target::Cpu,
-                ReplicaHost::Gpu(cc) => Target::Cuda {
-                    ordinal: 0,
-                    capability: Some((cc.major, cc.minor)),
-                },
-            };
-            target.memory_estimate(&model)
-        }
+        BackendKind::Candle => candle_target(device, capability).memory_estimate(&model),
         BackendKind::Ctranslate2 => {
-            let device = match host {
-                ReplicaHost::Cpu => Ct2Device::Cpu,
-                ReplicaHost::Gpu(cc) => Ct2Device::Cuda {
-                    major: cc.major,
-                    minor: cc.minor,
-                },
-            };
             let requested = spec.quantization.ct2_requested();
+            let device = ct2_device(device, capability);
             let effective = ct2::effective_compute_type(requested, device, model.architecture());
             ct2::memory_estimate(&model, effective)
         }
