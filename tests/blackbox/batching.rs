@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use crate::support::golden::golden_cases;
 use crate::support::http::parse_sse;
 use crate::support::serving::{
-    deploy_ready, deploy_ready_with, eventually, generate, generate_in_background, metric,
-    metric_now, OpenStream,
+    assert_hanging_up_does_not_delay_the_next_request, deploy_ready, deploy_ready_with, eventually,
+    generate, generate_in_background, metric, metric_now,
 };
 use crate::support::slow_model::SLOW_MODEL;
 use crate::support::{Agent, AgentConfig};
@@ -171,29 +171,7 @@ fn a_client_that_disconnects_mid_stream_frees_its_slot_for_the_next_request() {
         SLOW_MODEL,
         json!({"maxBatchSize": 1, "minReplicas": 1, "maxReplicas": 1}),
     );
-    let long = json!({"prompt": "a long story begins ".repeat(30), "parameters": {"temperature": 0, "maxTokens": 512}});
-    // How long the long request takes when it runs to the end.
-    let started = Instant::now();
-    let full = generate(&agent, &id, long.clone());
-    assert_eq!(full.status, 200, "{}", full.text);
-    let full_time = started.elapsed();
-
-    let started = Instant::now();
-    {
-        let mut stream = OpenStream::start(&agent, &id, long);
-        assert!(stream.next_data().expect("a token").contains("\"token\""));
-    }
-    let next = generate(
-        &agent,
-        &id,
-        json!({"prompt": "short", "parameters": {"temperature": 0, "maxTokens": 4}}),
-    );
-    let elapsed = started.elapsed();
-    assert_eq!(next.status, 200, "{}", next.text);
-    assert!(
-        elapsed < full_time / 2,
-        "the next request waited {elapsed:?}; the cancelled one would have taken {full_time:?}"
-    );
+    assert_hanging_up_does_not_delay_the_next_request(&agent, &id);
     let cancelled =
         format!("gpu_agent_requests_total{{deployment=\"{SLOW_MODEL}\",outcome=\"cancelled\"}}");
     let running = format!("gpu_agent_running_sequences{{deployment=\"{SLOW_MODEL}\"}}");

@@ -16,13 +16,7 @@ pub fn deploy_ready_with(agent: &Endpoint, model: &str, scaling: Value) -> Strin
     let mut body = crate::kore_lifecycle::kore_body("cpu");
     body["scalingParameters"] = scaling;
     let path = format!("/api/public/models/{model}/deploy?modelType=openSource");
-    // Right after start the agent may still be restoring its (empty) state: 503 NOT_READY.
-    let deadline = Instant::now() + PATIENCE;
-    let mut reply = agent.post_json(&path, &body);
-    while reply.status == 503 && reply.error_code() == "NOT_READY" && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        reply = agent.post_json(&path, &body);
-    }
+    let reply = agent.post_json(&path, &body);
     assert_eq!(reply.status, 202, "{}", reply.text);
     let job = crate::kore_lifecycle::wait_job(
         agent,
@@ -52,6 +46,35 @@ pub fn deploy_ready(agent: &Endpoint, model: &str) -> String {
 
 pub fn generate(agent: &Endpoint, id: &str, body: Value) -> Reply {
     agent.post_json(&format!("/v1/deployments/{id}/generate"), &body)
+}
+
+/// A client that leaves a stream after its first token must not hold up the next request:
+/// runs a long request to the end to learn its duration, streams it again and hangs up after
+/// the first token, then asserts a short request sent next is answered in under half that
+/// duration.
+pub fn assert_hanging_up_does_not_delay_the_next_request(agent: &Endpoint, id: &str) {
+    let long = json!({"prompt": "a long story begins ".repeat(30), "parameters": {"temperature": 0, "maxTokens": 512}});
+    let started = Instant::now();
+    let full = generate(agent, id, long.clone());
+    assert_eq!(full.status, 200, "{}", full.text);
+    let full_time = started.elapsed();
+
+    let started = Instant::now();
+    {
+        let mut stream = OpenStream::start(agent, id, long);
+        assert!(stream.next_data().expect("a token").contains("\"token\""));
+    }
+    let next = generate(
+        agent,
+        id,
+        json!({"prompt": "short", "parameters": {"temperature": 0, "maxTokens": 4}}),
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert!(
+        elapsed < full_time / 2,
+        "the next request waited {elapsed:?}; the cancelled one would have taken {full_time:?}"
+    );
 }
 
 /// Sends a generate request on another thread.
