@@ -7,7 +7,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::skinny_matmul::matmul_wt;
+use super::skinny_matmul::{aligned, matmul_wt};
 use crate::load_error::LoadError;
 
 pub(crate) struct Linear {
@@ -25,7 +25,7 @@ impl Linear {
     ) -> std::result::Result<Self, LoadError> {
         let weight = weight
             .t()
-            .and_then(|w| w.contiguous())
+            .and_then(|w| aligned(w.contiguous()?))
             .map_err(LoadError::prepare)?;
         Ok(Self { weight, bias })
     }
@@ -33,7 +33,7 @@ impl Linear {
     /// From torch Linear weights (`[out, in]` each), stacked along `out`.
     pub(crate) fn from_out_in(weights: &[Tensor]) -> std::result::Result<Self, LoadError> {
         let weight = Tensor::cat(weights, 0)
-            .and_then(|w| w.contiguous())
+            .and_then(|w| aligned(w.contiguous()?))
             .map_err(LoadError::prepare)?;
         Ok(Self { weight, bias: None })
     }

@@ -11,7 +11,7 @@ pub use config::Gpt2Config;
 use self::block::Block;
 use super::inputs::{check_decode, start_prefill};
 use super::norm::LayerNorm;
-use super::skinny_matmul::matmul_wt;
+use super::skinny_matmul::{aligned, matmul_wt};
 use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -56,11 +56,13 @@ impl Gpt2 {
                 expected: "a supported activation".to_string(),
                 found: config.activation_function.clone(),
             })?;
-        let wte = weights.tensor("wte.weight", &[vocab, d])?;
+        let wte =
+            aligned(weights.tensor("wte.weight", &[vocab, d])?).map_err(LoadError::prepare)?;
         let lm_head = if config.tie_word_embeddings {
             wte.clone()
         } else {
-            weights.unprefixed("lm_head.weight", &[vocab, d])?
+            aligned(weights.unprefixed("lm_head.weight", &[vocab, d])?)
+                .map_err(LoadError::prepare)?
         };
         let blocks = (0..config.n_layer)
             .map(|layer| Block::load(&weights, config, activation, layer))

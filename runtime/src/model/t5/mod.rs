@@ -15,7 +15,7 @@ pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOK
 
 use self::stack::{Decoder, Encoder};
 use super::inputs::{check_decode, start_prefill};
-use super::skinny_matmul::matmul_wt;
+use super::skinny_matmul::{aligned, matmul_wt};
 use super::slot::SlotLayout;
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -54,14 +54,16 @@ impl T5 {
                 expected: "a supported feed-forward kind".to_string(),
                 found: config.feed_forward_proj.clone(),
             })?;
-        let shared = weights.first_of(
+        let shared = aligned(weights.first_of(
             &["shared.weight", "encoder.embed_tokens.weight"],
             &[vocab, d],
-        )?;
+        )?)
+        .map_err(LoadError::prepare)?;
         let (lm_head, head_scale) = if config.tie_word_embeddings {
             (shared.clone(), Some((d as f64).powf(-0.5)))
         } else {
-            (weights.tensor("lm_head.weight", &[vocab, d])?, None)
+            let head = weights.tensor("lm_head.weight", &[vocab, d])?;
+            (aligned(head).map_err(LoadError::prepare)?, None)
         };
         let limits = config.limits();
         Ok(Self {
