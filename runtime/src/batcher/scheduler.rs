@@ -17,7 +17,7 @@ use super::queue::RequestQueue;
 use super::replica::{ReplicaControl, StepObserver};
 use super::request::{Event, GenerateError, Job};
 use super::sequence::Sequence;
-use crate::model::{Model, ModelError, Slot};
+use crate::model::{on_cpu_pool, Model, ModelError, Slot};
 use crate::text::FinishReason;
 use crate::tokenizer::Tokenizer;
 
@@ -91,7 +91,7 @@ impl Scheduler {
                 continue;
             }
             self.control.mark_busy();
-            self.decode_step();
+            on_cpu_pool(|| self.decode_step());
         }
         self.control.set_running(0);
         self.control.mark_exited();
@@ -133,7 +133,7 @@ impl Scheduler {
             joiners.push((job, slot));
         }
         if !joiners.is_empty() {
-            self.start_sequences(joiners);
+            on_cpu_pool(|| self.start_sequences(joiners));
         }
         self.control.set_running(self.running.len());
     }

@@ -20,3 +20,16 @@ pub fn pin_cpu_threads() -> String {
     std::env::set_var(VAR, &value);
     value
 }
+
+/// Runs `work` on one of rayon's worker threads and returns its result.
+///
+/// The CPU kernels split every matmul, attention and element-wise op over rayon's pool.
+/// Called from a thread outside the pool, each of those few hundred parallel loops per
+/// step is handed to the pool while the caller sleeps, a thread wake-up each way; called
+/// from a worker, the worker keeps part of the loop and the others steal the rest. That
+/// took about 3 ms off the best 16-token GPT-2-small prefill on 2 cores, and a
+/// `[16, 768]·[16, 768]ᵀ` product from 37 µs to 6 µs (docs/benchmarks.md). Off the CPU it
+/// costs one hand-off per call.
+pub fn on_cpu_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}

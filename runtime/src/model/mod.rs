@@ -24,7 +24,7 @@ pub mod t5;
 mod target;
 mod weights;
 
-pub use cpu_threads::pin_cpu_threads;
+pub use cpu_threads::{on_cpu_pool, pin_cpu_threads};
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;
