@@ -70,13 +70,16 @@ impl Block {
 
     /// `xs` `[rows, n_embd]`: the packed prompts, prompt `i` written to `caches[i]` from
     /// position 0 and attending over its own rows under `masks[i]`, the additive causal
-    /// mask `[n_i, n_i]` (f32).
+    /// mask `[n_i, n_i]` (f32). With `keep`, only those rows (ids into `xs`) go on through
+    /// the output projection and MLP and are returned: the last layer needs its keys and
+    /// values for every row but its output only for the rows the head reads.
     pub(crate) fn prefill(
         &self,
         xs: &Tensor,
         prompts: &PackedPrompts,
         caches: &[&KvCache],
         masks: &[Tensor],
+        keep: Option<&Tensor>,
     ) -> Result<Tensor> {
         let (queries, keys, values) = self.qkv(&self.ln_1.forward(xs)?)?;
         let attended = caches
@@ -90,7 +93,11 @@ impl Block {
                 merge_heads(&attend(&queries, &keys, &values, self.scale, Some(mask))?)
             })
             .collect::<Result<Vec<_>>>()?;
-        self.finish(xs, &Tensor::cat(&attended, 0)?)
+        let attended = Tensor::cat(&attended, 0)?;
+        match keep {
+            Some(rows) => self.finish(&xs.index_select(rows, 0)?, &attended.index_select(rows, 0)?),
+            None => self.finish(xs, &attended),
+        }
     }
 
     /// `xs` `[b, n_embd]`: one new token per sequence; row `i` is at position `lens[i]` of

@@ -143,14 +143,21 @@ impl Model for Gpt2 {
             .iter()
             .map(|p| causal_mask(p.len(), &self.device))
             .collect::<candle_core::Result<Vec<_>>>()?;
+        let last_rows = self.ids(&packed.last_rows())?;
+        let last_layer = self.blocks.len().saturating_sub(1);
         for (layer, block) in self.blocks.iter().enumerate() {
             let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
-            xs = block.prefill(&xs, &packed, &caches, &masks)?;
+            let keep = (layer == last_layer).then_some(&last_rows);
+            xs = block.prefill(&xs, &packed, &caches, &masks, keep)?;
         }
         for (slot, prompt) in slots.iter_mut().zip(prompts) {
             slot.advance(prompt.len());
         }
-        let last = xs.index_select(&self.ids(&packed.last_rows())?, 0)?;
+        let last = if self.blocks.is_empty() {
+            xs.index_select(&last_rows, 0)?
+        } else {
+            xs
+        };
         Ok(self.logits(&last)?)
     }
 
