@@ -11,7 +11,7 @@
 //! of rows, so a sequence's logits do not depend on the rest of its batch.
 //!
 //! The kernel wants its operands on 32-byte boundaries: a misaligned 32-byte load straddles
-//! two cache lines every other time, which cost about a third of the kernel's speed here
+//! two cache lines every other time, which cost 15–45 % of the kernel's speed here
 //! (docs/benchmarks.md). Weights are copied to 64-byte boundaries once, at load
 //! ([`aligned`]); the few input rows are copied when they are not.
 
