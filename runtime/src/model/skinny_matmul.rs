@@ -202,12 +202,12 @@ mod avx2 {
         out: &mut [f32],
     ) {
         let outs = weights.len() / inner;
-        let groups = row_groups(rows);
         let mut o = 0;
         while o + 4 <= outs {
             let w = [0, 1, 2, 3].map(|j| &weights[(o + j) * inner..(o + j + 1) * inner]);
             let mut r = 0;
-            for &size in &groups {
+            while r < rows {
+                let size = group_size(rows - r);
                 match size {
                     3 => four_by::<3>(w, x, r, rows, o, out),
                     2 => four_by::<2>(w, x, r, rows, o, out),
@@ -225,20 +225,14 @@ mod avx2 {
         }
     }
 
-    /// How many input rows each pass over a block of weight rows takes: threes, and a
-    /// remainder of one made 2 + 2 where there is a three to split (two rows make eight
+    /// How many of the `remaining` input rows the next pass over a block of weight rows
+    /// takes: threes, with a last four taken 2 + 2 rather than 3 + 1 (two rows make eight
     /// FMAs per six loads, one row only four per five).
-    fn row_groups(rows: usize) -> Vec<usize> {
-        let mut groups = vec![3; rows / 3];
-        match rows % 3 {
-            0 => {}
-            1 if !groups.is_empty() => {
-                groups.pop();
-                groups.extend([2, 2]);
-            }
-            rest => groups.push(rest),
+    fn group_size(remaining: usize) -> usize {
+        match remaining {
+            4 => 2,
+            n => n.min(3),
         }
-        groups
     }
 
     /// Weight rows `w` (output rows `o..o + 4`) against input rows `r..r + R`.
