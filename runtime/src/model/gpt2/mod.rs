@@ -144,7 +144,8 @@ impl Model for Gpt2 {
             .map(|p| causal_mask(p.len(), &self.device))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let last_rows = self.ids(&packed.last_rows())?;
-        let last_layer = self.blocks.len().saturating_sub(1);
+        // `n_layer` ≥ 1 (config check): the last block returns only `last_rows`.
+        let last_layer = self.blocks.len() - 1;
         for (layer, block) in self.blocks.iter().enumerate() {
             let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
             let keep = (layer == last_layer).then_some(&last_rows);
@@ -153,12 +154,7 @@ impl Model for Gpt2 {
         for (slot, prompt) in slots.iter_mut().zip(prompts) {
             slot.advance(prompt.len());
         }
-        let last = if self.blocks.is_empty() {
-            xs.index_select(&last_rows, 0)?
-        } else {
-            xs
-        };
-        Ok(self.logits(&last)?)
+        Ok(self.logits(&xs)?)
     }
 
     fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {
