@@ -53,30 +53,52 @@ fn assert_batched_decode_within(model_dir: &str, tolerance: f32) {
     let prompts = prompts(model_dir);
     let lengths: std::collections::BTreeSet<usize> = prompts.iter().map(Vec::len).collect();
     assert!(lengths.len() >= 3, "prompts of different lengths");
-    let references: Vec<_> = prompts
-        .iter()
-        .map(|p| alone(model.as_ref(), p, STEPS))
-        .collect();
-
-    let mut slots: Vec<Slot> = prompts
-        .iter()
-        .map(|_| model.new_slot().expect("slot"))
-        .collect();
+    let references = references(model.as_ref(), &prompts);
+    let mut slots = fresh_slots(model.as_ref(), prompts.len());
     for ((slot, prompt), (_, logits)) in slots.iter_mut().zip(&prompts).zip(&references) {
         let got = model.prefill(slot, prompt).expect("prefill");
         assert!(max_abs_diff(&got, &logits[0]) <= BATCH_TOLERANCE);
     }
+    assert_batched_steps_within(
+        model.as_ref(),
+        &mut slots,
+        &references,
+        tolerance,
+        model_dir,
+    );
+}
+
+/// Each prompt run alone (see [`alone`]).
+fn references(model: &dyn Model, prompts: &[Vec<u32>]) -> Vec<(Vec<u32>, Vec<Vec<f32>>)> {
+    prompts.iter().map(|p| alone(model, p, STEPS)).collect()
+}
+
+fn fresh_slots(model: &dyn Model, count: usize) -> Vec<Slot> {
+    (0..count)
+        .map(|_| model.new_slot().expect("slot"))
+        .collect()
+}
+
+/// `STEPS` batched decode steps over `slots` (already prefilled), feeding each the tokens
+/// its reference was fed, each row within `tolerance` of the reference's logits.
+fn assert_batched_steps_within(
+    model: &dyn Model,
+    slots: &mut [Slot],
+    references: &[(Vec<u32>, Vec<Vec<f32>>)],
+    tolerance: f32,
+    what: &str,
+) {
     let vocab = model.vocab_size();
     for step in 0..STEPS {
         let last: Vec<u32> = references.iter().map(|(fed, _)| fed[step]).collect();
         let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
         let rows = model.decode(&mut batch, &last).expect("batched decode");
-        assert_eq!(rows.len(), prompts.len() * vocab);
+        assert_eq!(rows.len(), references.len() * vocab);
         for (i, (_, logits)) in references.iter().enumerate() {
             let diff = max_abs_diff(&rows[i * vocab..(i + 1) * vocab], &logits[step + 1]);
             assert!(
                 diff <= tolerance,
-                "{model_dir}: step {step}, sequence {i}: batched differs from alone by {diff}"
+                "{what}: step {step}, sequence {i}: batched differs from alone by {diff}"
             );
         }
     }
@@ -87,14 +109,8 @@ fn assert_batched_decode_within(model_dir: &str, tolerance: f32) {
 fn assert_batched_prefill_equals_single(model_dir: &str) {
     let model = load_fixture(model_dir);
     let prompts = prompts(model_dir);
-    let references: Vec<_> = prompts
-        .iter()
-        .map(|p| alone(model.as_ref(), p, STEPS))
-        .collect();
-    let mut slots: Vec<Slot> = prompts
-        .iter()
-        .map(|_| model.new_slot().expect("slot"))
-        .collect();
+    let references = references(model.as_ref(), &prompts);
+    let mut slots = fresh_slots(model.as_ref(), prompts.len());
     let vocab = model.vocab_size();
     let views: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let rows = {
@@ -112,18 +128,14 @@ fn assert_batched_prefill_equals_single(model_dir: &str) {
         );
         assert!(!slot.is_empty());
     }
-    for step in 0..STEPS {
-        let last: Vec<u32> = references.iter().map(|(fed, _)| fed[step]).collect();
-        let mut batch: Vec<&mut Slot> = slots.iter_mut().collect();
-        let rows = model.decode(&mut batch, &last).expect("batched decode");
-        for (i, (_, logits)) in references.iter().enumerate() {
-            let diff = max_abs_diff(&rows[i * vocab..(i + 1) * vocab], &logits[step + 1]);
-            assert!(
-                diff <= BATCH_TOLERANCE,
-                "{model_dir}: step {step} after a batched prefill, sequence {i} differs by {diff}"
-            );
-        }
-    }
+    let what = format!("{model_dir} after a batched prefill");
+    assert_batched_steps_within(
+        model.as_ref(),
+        &mut slots,
+        &references,
+        BATCH_TOLERANCE,
+        &what,
+    );
 }
 
 #[test]
