@@ -6,6 +6,8 @@ use std::ops::Range;
 
 use candle_core::{Result, Tensor};
 
+use super::attention::split_heads;
+
 pub(crate) struct PackedPrompts {
     /// Every prompt's token ids, one prompt after another.
     pub ids: Vec<u32>,
@@ -37,9 +39,10 @@ impl PackedPrompts {
         self.spans.iter().map(|s| (s.end - 1) as u32).collect()
     }
 
-    /// Prompt `i`'s rows of `xs` `[rows, ...]` (a view).
-    pub(crate) fn rows(&self, xs: &Tensor, i: usize) -> Result<Tensor> {
+    /// Prompt `i`'s rows of `xs` `[rows, heads * head_dim]`, split into
+    /// `[heads, n_i, head_dim]` for its own attention.
+    pub(crate) fn prompt_heads(&self, xs: &Tensor, i: usize, heads: usize) -> Result<Tensor> {
         let span = &self.spans[i];
-        xs.narrow(0, span.start, span.len())
+        split_heads(&xs.narrow(0, span.start, span.len())?, heads)
     }
 }

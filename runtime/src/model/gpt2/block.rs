@@ -6,7 +6,7 @@ use candle_core::{Result, Tensor};
 use super::Gpt2Config;
 use crate::load_error::LoadError;
 use crate::model::activation::Activation;
-use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
+use crate::model::attention::{attend, merge_heads, DecodeAttention};
 use crate::model::linear::Linear;
 use crate::model::norm::LayerNorm;
 use crate::model::packed::PackedPrompts;
@@ -87,7 +87,7 @@ impl Block {
             .zip(masks)
             .enumerate()
             .map(|(i, (cache, mask))| {
-                let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+                let heads = |t: &Tensor| prompts.prompt_heads(t, i, self.heads);
                 let (queries, keys, values) = (heads(&queries)?, heads(&keys)?, heads(&values)?);
                 cache.write(&keys, &values, 0)?;
                 merge_heads(&attend(&queries, &keys, &values, self.scale, Some(mask))?)

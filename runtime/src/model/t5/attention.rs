@@ -5,7 +5,7 @@ use candle_core::{Result, Tensor};
 
 use super::config::T5Config;
 use crate::load_error::LoadError;
-use crate::model::attention::{attend, merge_heads, split_heads, DecodeAttention};
+use crate::model::attention::{attend, merge_heads, DecodeAttention};
 use crate::model::linear::Linear;
 use crate::model::packed::PackedPrompts;
 use crate::model::slot::KvCache;
@@ -80,7 +80,7 @@ impl SelfAttention {
             .iter()
             .enumerate()
             .map(|(i, bias)| {
-                let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+                let heads = |t: &Tensor| prompts.prompt_heads(t, i, self.heads);
                 merge_heads(&attend(
                     &heads(&q)?,
                     &heads(&k)?,
@@ -142,7 +142,7 @@ impl CrossAttention {
         let inner = kv.dim(1)? / 2;
         let (keys, values) = (kv.narrow(1, 0, inner)?, kv.narrow(1, inner, inner)?);
         for (i, cache) in caches.iter().enumerate() {
-            let heads = |t: &Tensor| split_heads(&prompts.rows(t, i)?, self.heads);
+            let heads = |t: &Tensor| prompts.prompt_heads(t, i, self.heads);
             cache.write(&heads(&keys)?, &heads(&values)?, 0)?;
         }
         Ok(())
