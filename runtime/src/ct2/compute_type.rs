@@ -57,9 +57,7 @@ impl ComputeType {
             ComputeType::Int16 => "int16",
         }
     }
-}
 
-impl ComputeType {
     /// Bytes per weight element once loaded (int8 types: one byte per quantized weight;
     /// their per-row scales, norms and biases stay in float and are a small share left out).
     /// `Auto` counts as float32: resolve it with [`effective_compute_type`] first.
