@@ -189,6 +189,9 @@ pub async fn run(
     systemd::notify_ready();
     let watchdog = start_watchdog(&state);
     tokio::spawn(refresh_gpu_gauges(Arc::clone(&state)));
+    if let Some(handle) = state.metrics.clone() {
+        tokio::spawn(crate::metrics::run_upkeep(handle));
+    }
 
     shutdown.await;
     drain(&state).await;
