@@ -225,7 +225,7 @@ pub async fn predict(
             seed: "modelConfig.seed",
             prompt: format!("batch[{i}].text"),
         };
-        generations.push(generate::submit(&target, request, &fields)?);
+        generations.push(generate::submit(&target, request, &fields).await?);
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut predictions = Vec::with_capacity(results.len());

@@ -241,7 +241,8 @@ pub async fn generate(
             &target,
             generate::request(&state, prompt, &params, seed),
             &fields("prompt".to_owned()),
-        )?;
+        )
+        .await?;
         let stream_log = log.clone();
         let events = generation
             .into_stream()
@@ -257,11 +258,14 @@ pub async fn generate(
         } else {
             "prompt".to_owned()
         };
-        generations.push(generate::submit(
-            &target,
-            generate::request(&state, prompt, &params, seed),
-            &fields(prompt_field),
-        )?);
+        generations.push(
+            generate::submit(
+                &target,
+                generate::request(&state, prompt, &params, seed),
+                &fields(prompt_field),
+            )
+            .await?,
+        );
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut answers = Vec::with_capacity(results.len());
