@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::api::body_deadline::BodyDeadline;
 use crate::api::{self, health, kore, lucidworks, native, openai};
 use crate::auth::Authenticator;
 use crate::callback::StatusCallback;
@@ -162,6 +163,13 @@ pub fn router(state: SharedState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyDeadline {
+                timeout: state.config.server.body_read_timeout(),
+                limit: body_limit,
+            },
+            api::body_deadline::read_body_within,
+        ))
         .layer(axum::middleware::from_fn(api::request_log::log_request))
         .with_state(state)
 }
@@ -177,13 +185,13 @@ pub async fn run(
     // the redeploys in the background) instead of racing the restore and being told 503.
     restore(&state);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(Arc::clone(&state));
+    let limits = state.config.server.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
+        crate::listener::serve(listener, app, &limits, async {
+            let _ = http_stopped.await;
+        })
+        .await
     });
 
     systemd::notify_ready();

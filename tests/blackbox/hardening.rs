@@ -2,12 +2,57 @@
 //! stalls, slow clients, confusable ids, cross-customer reach and unbounded input. Each
 //! test drives the real binary over loopback.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::serving::deploy_ready;
+use crate::support::serving::{deploy_ready, OpenStream};
 use crate::support::{Agent, AgentConfig, API_KEY};
+
+/// `[server]` timeouts short enough for quick tests.
+fn short_connection_limits(max_connections: usize) -> AgentConfig {
+    AgentConfig {
+        extra: format!(
+            "[server]\nheader_read_timeout_s = 2\nbody_read_timeout_s = 2\nmax_connections = {max_connections}\n"
+        ),
+        ..AgentConfig::with_fixture_models()
+    }
+}
+
+fn connect(agent: &Agent) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", agent.port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    stream
+}
+
+/// Reads until the server closes the connection; returns what it sent and when it closed
+/// (None when it was still open at the read timeout).
+fn read_until_closed(stream: &mut TcpStream) -> (String, Option<Instant>) {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => {
+                return (
+                    String::from_utf8_lossy(&received).into_owned(),
+                    Some(Instant::now()),
+                )
+            }
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (
+                    String::from_utf8_lossy(&received).into_owned(),
+                    Some(Instant::now()),
+                )
+            }
+            Err(_) => return (String::from_utf8_lossy(&received).into_owned(), None),
+        }
+    }
+}
 
 /// 16 prompts of 1 MB each are refused (PROMPT_TOO_LONG) without holding the async
 /// workers: `/healthz`, sampled every 250 ms meanwhile, stays fast. Before the fix each
@@ -53,4 +98,125 @@ fn large_prompts_in_flight_do_not_stall_healthz() {
         slowest < Duration::from_millis(500),
         "/healthz took up to {slowest:?} while large prompts were in flight: {samples:?}"
     );
+}
+
+/// A request head trickled a byte at a time is cut off at `header_read_timeout_s`.
+#[test]
+fn a_trickled_request_head_is_cut_off_at_the_header_timeout() {
+    let agent = Agent::start(short_connection_limits(64));
+    let mut stream = connect(&agent);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("read timeout");
+    let started = Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut closed_after = None;
+    for byte in head.iter().cycle().take(40) {
+        if stream.write_all(&[*byte]).is_err() {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+        let mut buffer = [0u8; 64];
+        if let Ok(0) = stream.read(&mut buffer) {
+            closed_after = Some(started.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("the connection was still open after 20 s of trickling");
+    assert!(
+        closed_after < Duration::from_secs(8),
+        "closed after {closed_after:?}"
+    );
+}
+
+/// An idle keep-alive connection is closed once the header timeout passes without a
+/// new request.
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let agent = Agent::start(short_connection_limits(64));
+    let mut stream = connect(&agent);
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("send");
+    let started = Instant::now();
+    let (received, closed) = read_until_closed(&mut stream);
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    let closed = closed.expect("the idle connection was still open after 20 s");
+    assert!(
+        closed - started < Duration::from_secs(8),
+        "closed after {:?}",
+        closed - started
+    );
+}
+
+/// A body that never arrives (`Content-Length: 100`, ten bytes sent) is answered 408
+/// at `body_read_timeout_s` and the connection closed.
+#[test]
+fn a_body_that_never_arrives_is_answered_408() {
+    let agent = Agent::start(short_connection_limits(64));
+    let mut stream = connect(&agent);
+    let started = Instant::now();
+    stream
+        .write_all(
+            format!(
+                "POST /v1/deployments HTTP/1.1\r\nhost: x\r\nx-api-key: {API_KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"modelId\""
+            )
+            .as_bytes(),
+        )
+        .expect("send");
+    let (received, closed) = read_until_closed(&mut stream);
+    assert!(received.starts_with("HTTP/1.1 408"), "{received:?}");
+    assert!(received.contains("REQUEST_TIMEOUT"), "{received}");
+    let closed = closed.expect("the connection was still open after 20 s");
+    assert!(
+        closed - started < Duration::from_secs(8),
+        "closed after {:?}",
+        closed - started
+    );
+}
+
+/// Past `max_connections`, a new client is not served until an open connection closes.
+#[test]
+fn connections_past_the_cap_wait_until_one_closes() {
+    let agent = Agent::start(AgentConfig {
+        extra: "[server]\nheader_read_timeout_s = 30\nmax_connections = 3\n".to_owned(),
+        ..AgentConfig::with_fixture_models()
+    });
+    let idle: Vec<TcpStream> = (0..3).map(|_| connect(&agent)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut waiting = connect(&agent);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("read timeout");
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("send");
+    let mut buffer = [0u8; 256];
+    let early = waiting.read(&mut buffer);
+    assert!(
+        early.is_err(),
+        "a fourth connection was served while three were open: {early:?}"
+    );
+    drop(idle);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let (received, _) = read_until_closed(&mut waiting);
+    assert!(received.starts_with("HTTP/1.1 200"), "{received:?}");
+}
+
+/// A stream read slowly, for longer than both timeouts, is delivered whole.
+#[test]
+fn a_stream_read_past_the_timeouts_is_not_cut_off() {
+    let agent = Agent::start(short_connection_limits(64));
+    let id = deploy_ready(&agent, "gpt2-tiny");
+    let mut stream = OpenStream::start(
+        &agent,
+        &id,
+        json!({"prompt": "hello there", "parameters": {"temperature": 0, "maxTokens": 32}}),
+    );
+    assert!(stream.next_data().expect("a first event").contains("token"));
+    std::thread::sleep(Duration::from_secs(5));
+    let rest = stream.rest();
+    assert!(rest.contains("finishReason"), "{rest}");
 }
