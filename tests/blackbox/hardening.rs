@@ -220,3 +220,76 @@ fn a_stream_read_past_the_timeouts_is_not_cut_off() {
     let rest = stream.rest();
     assert!(rest.contains("finishReason"), "{rest}");
 }
+
+/// A modelId in the deployment-id form is refused on every deploy surface, and the Kore
+/// undeploy resolves its path as a modelId only: naming another deployment's id there
+/// does not undeploy that model.
+#[test]
+fn a_deployment_id_is_never_taken_for_a_model_id() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let gpt2 = deploy_ready(&agent, "gpt2-tiny");
+    assert!(gpt2.starts_with("dep-"), "{gpt2}");
+
+    let kore = agent.post_json(
+        &format!("/api/public/models/{gpt2}/deploy?modelType=openSource"),
+        &crate::kore_lifecycle::kore_body("cpu"),
+    );
+    assert_eq!(kore.status, 422, "{}", kore.text);
+    assert_eq!(kore.error_code(), "INVALID_MODEL_ID");
+    let mut native = crate::kore_lifecycle::kore_body("cpu");
+    native["modelId"] = json!(gpt2);
+    let native = agent.post_json("/v1/deployments", &native);
+    assert_eq!(native.status, 422, "{}", native.text);
+    assert_eq!(native.error_field(), Some("modelId"));
+    let lucidworks = agent.request(
+        "POST",
+        "/customers/alice/ai/deployments",
+        &[(
+            "authorization",
+            &format!("Bearer {}", crate::support::LW_TOKEN),
+        )],
+        Some(&json!({"modelId": gpt2, "config": {"deviceType": "cpu"}})),
+    );
+    assert_eq!(lucidworks.status, 422, "{}", lucidworks.text);
+
+    let undeploy = agent.post_json(&format!("/api/public/models/{gpt2}/undeploy"), &json!({}));
+    assert_eq!(undeploy.status, 404, "{}", undeploy.text);
+    let status = agent.get_with_key(&format!("/v1/deployments/{gpt2}"));
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    assert_eq!(status.json["desired"], "SERVING", "{}", status.text);
+}
+
+/// modelIds are what the Hub accepts as repo ids; the probe's ids are refused up front,
+/// leaving no record and no metric series.
+#[test]
+fn model_ids_the_hub_would_refuse_are_refused() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let long = "a".repeat(256);
+    for bad in [
+        "a/b/c",
+        "gpt2-tiny?x",
+        "%zz",
+        "~root",
+        "a\\b",
+        "evil\",inj=\"1",
+        "model-😀",
+        long.as_str(),
+    ] {
+        let mut body = crate::kore_lifecycle::kore_body("cpu");
+        body["modelId"] = json!(bad);
+        let reply = agent.post_json("/v1/deployments", &body);
+        assert_eq!(reply.status, 422, "{bad}: {}", reply.text);
+        assert_eq!(
+            reply.error_code(),
+            "INVALID_MODEL_ID",
+            "{bad}: {}",
+            reply.text
+        );
+        assert_eq!(reply.error_field(), Some("modelId"), "{bad}");
+    }
+    let listed = agent.get_with_key("/v1/deployments");
+    assert_eq!(listed.json["deployments"], json!([]), "{}", listed.text);
+    let metrics = agent.get("/metrics").text;
+    assert!(!metrics.contains("inj="), "{metrics}");
+    assert!(!metrics.contains("~root"), "{metrics}");
+}

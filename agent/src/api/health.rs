@@ -81,7 +81,9 @@ pub async fn metrics(
             "the metrics exporter could not be installed in this process",
         ));
     };
-    for snapshot in state.registry.list() {
+    let snapshots = state.registry.list();
+    crate::metrics::refresh_phases(snapshots.iter().map(|s| &s.record));
+    for snapshot in snapshots {
         if let Some(serving) = &snapshot.serving {
             crate::metrics::record_serving(
                 &snapshot.record.spec.model_id,
