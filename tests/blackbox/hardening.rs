@@ -259,6 +259,146 @@ fn a_deployment_id_is_never_taken_for_a_model_id() {
     assert_eq!(status.json["desired"], "SERVING", "{}", status.text);
 }
 
+const ALICE_TOKEN: &str = "lw-token-alice";
+const BOB_TOKEN: &str = "lw-token-bob";
+
+fn as_customer(
+    agent: &Agent,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> crate::support::Reply {
+    let auth = format!("Bearer {token}");
+    agent.request(method, path, &[("authorization", auth.as_str())], body)
+}
+
+/// A customer deploying a model another customer already serves gets 409 without the
+/// other's deployment id (one token here, acting for both customers).
+#[test]
+fn a_deploy_conflict_does_not_reveal_another_customers_deployment_id() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let token = crate::support::LW_TOKEN;
+    let body = json!({"modelId": "gpt2-tiny", "config": {"deviceType": "cpu",
+        "hyperParameters": {"temperature": 0, "maxTokens": 4, "topP": 1, "topK": 1}}});
+    let created = as_customer(
+        &agent,
+        token,
+        "POST",
+        "/customers/alice/ai/deployments",
+        Some(&body),
+    );
+    assert_eq!(created.status, 200, "{}", created.text);
+    let id = created.json["id"].as_str().expect("id").to_owned();
+    let conflict = as_customer(
+        &agent,
+        token,
+        "POST",
+        "/customers/bob/ai/deployments",
+        Some(&body),
+    );
+    assert_eq!(conflict.status, 409, "{}", conflict.text);
+    assert!(
+        !conflict.text.contains(&id),
+        "the conflict reveals alice's id: {}",
+        conflict.text
+    );
+    let own = as_customer(
+        &agent,
+        token,
+        "POST",
+        "/customers/alice/ai/deployments",
+        Some(&body),
+    );
+    assert_eq!(own.status, 409, "{}", own.text);
+    assert!(
+        own.text.contains(&id),
+        "alice is told her own id: {}",
+        own.text
+    );
+}
+
+/// A deployment belongs to the customer that created it: another customer's token gets
+/// 404 for it on every route, prediction included, a deploy conflict does not reveal its
+/// id, and a token bound to one customer cannot act for another.
+#[test]
+fn another_customer_cannot_see_predict_on_or_learn_the_id_of_a_deployment() {
+    let agent = Agent::start(
+        AgentConfig::with_fixture_models()
+            .customer_token(ALICE_TOKEN, "alice")
+            .customer_token(BOB_TOKEN, "bob"),
+    );
+    let body = json!({"modelId": "gpt2-tiny", "config": {"deviceType": "cpu",
+        "hyperParameters": {"temperature": 0, "maxTokens": 4, "topP": 1, "topK": 1}}});
+    let created = as_customer(
+        &agent,
+        ALICE_TOKEN,
+        "POST",
+        "/customers/alice/ai/deployments",
+        Some(&body),
+    );
+    assert_eq!(created.status, 200, "{}", created.text);
+    let id = created.json["id"].as_str().expect("id").to_owned();
+    agent.wait_phase(&id, &["READY"]);
+
+    let conflict = as_customer(
+        &agent,
+        BOB_TOKEN,
+        "POST",
+        "/customers/bob/ai/deployments",
+        Some(&body),
+    );
+    assert_eq!(conflict.status, 409, "{}", conflict.text);
+    assert!(
+        !conflict.text.contains(&id),
+        "the conflict reveals alice's id: {}",
+        conflict.text
+    );
+
+    let path = format!("/customers/bob/ai/deployments/{id}");
+    assert_eq!(
+        as_customer(&agent, BOB_TOKEN, "GET", &path, None).status,
+        404
+    );
+    let by_model = as_customer(
+        &agent,
+        BOB_TOKEN,
+        "GET",
+        "/customers/bob/ai/deployments/gpt2-tiny",
+        None,
+    );
+    assert_eq!(by_model.status, 404, "{}", by_model.text);
+    assert_eq!(
+        as_customer(&agent, BOB_TOKEN, "DELETE", &path, None).status,
+        404
+    );
+    let listed = as_customer(
+        &agent,
+        BOB_TOKEN,
+        "GET",
+        "/customers/bob/ai/deployments",
+        None,
+    );
+    assert!(!listed.text.contains(&id), "{}", listed.text);
+    let as_alice = as_customer(
+        &agent,
+        BOB_TOKEN,
+        "GET",
+        &format!("/customers/alice/ai/deployments/{id}"),
+        None,
+    );
+    assert_eq!(as_alice.status, 403, "{}", as_alice.text);
+
+    let predict = json!({"batch": [{"text": "hello"}]});
+    let predict_path = format!("/ai/prediction/passthrough/{id}");
+    let bob = as_customer(&agent, BOB_TOKEN, "POST", &predict_path, Some(&predict));
+    assert_eq!(bob.status, 404, "{}", bob.text);
+    let alice = as_customer(&agent, ALICE_TOKEN, "POST", &predict_path, Some(&predict));
+    assert_eq!(alice.status, 200, "{}", alice.text);
+    let status = agent.get_with_key(&format!("/v1/deployments/{id}"));
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+}
+
 /// modelIds are what the Hub accepts as repo ids; the probe's ids are refused up front,
 /// leaving no record and no metric series.
 #[test]

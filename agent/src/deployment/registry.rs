@@ -566,6 +566,12 @@ impl Registry {
         found.map(snapshot)
     }
 
+    /// [`lookup`](Self::lookup) among the deployments `keep` accepts (a customer's own).
+    pub fn lookup_where(&self, key: &str, keep: impl Fn(&Deployment) -> bool) -> Option<Snapshot> {
+        let found = self.lock().find_where(key, keep).map(parts);
+        found.map(snapshot)
+    }
+
     /// Every deployment, oldest first.
     pub fn list(&self) -> Vec<Snapshot> {
         let found: Vec<_> = self.lock().deployments.values().map(parts).collect();
