@@ -95,6 +95,12 @@ impl ServingBackend for RuntimeBackend {
     ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
         let dir = ModelDir::open(&model.dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
+        crate::validation::check_defaults_fit(
+            "hyperParameters.maxTokens",
+            spec.generation.max_tokens,
+            dir.limits(),
+        )
+        .map_err(|v| LoadFailure::new(v.code, v.message))?;
         let tokenizer = Tokenizer::load(&dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         let first_device = placement.initial(1).into_iter().next();

@@ -346,6 +346,35 @@ pub fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), Rule
     }
 }
 
+/// A deployment must serve its own defaults: a one-token prompt (the least a model
+/// conditions on) plus the default `maxTokens` must fit the loaded model's context, or
+/// every request leaning on the defaults would be refused. Checked before READY.
+pub fn check_defaults_fit(
+    field: &str,
+    max_tokens: u32,
+    limits: runtime::model::ContextLimits,
+) -> Result<(), RuleViolation> {
+    let mut allowed = limits.max_new_tokens;
+    if let Some(total) = limits.max_total_tokens {
+        allowed = allowed.min(total.saturating_sub(1));
+    }
+    if usize::try_from(max_tokens).is_ok_and(|given| given <= allowed) {
+        return Ok(());
+    }
+    let context = match limits.max_total_tokens {
+        Some(total) => format!("a context of {total} positions, one of them for the prompt"),
+        None => format!("at most {} new tokens per request", limits.max_new_tokens),
+    };
+    Err(RuleViolation::new(
+        "HYPERPARAMETERS_EXCEED_MODEL",
+        field,
+        format!(
+            "{field} is {max_tokens}, but the model allows at most {allowed} ({context}); \
+             deploy with {field} of {allowed} or less"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

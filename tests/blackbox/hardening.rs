@@ -399,6 +399,44 @@ fn another_customer_cannot_see_predict_on_or_learn_the_id_of_a_deployment() {
     assert_eq!(status.json["phase"], "READY", "{}", status.text);
 }
 
+/// A deployment whose default maxTokens cannot fit the model's context (512 on a
+/// 128-position GPT-2) fails before READY, naming both numbers, instead of serving
+/// nothing but 422s.
+#[test]
+fn defaults_the_model_cannot_serve_fail_the_deploy() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    body["hyperParameters"]["maxTokens"] = json!(512);
+    let reply = agent.post_json(
+        "/api/public/models/gpt2-tiny/deploy?modelType=openSource",
+        &body,
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let id = reply.json["deploymentId"]
+        .as_str()
+        .expect("deploymentId")
+        .to_owned();
+    let status = agent.wait_phase(&id, &["FAILED", "READY"]);
+    assert_eq!(status.json["phase"], "FAILED", "{}", status.text);
+    let error = &status.json["lastError"];
+    assert_eq!(
+        error["code"], "HYPERPARAMETERS_EXCEED_MODEL",
+        "{}",
+        status.text
+    );
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("512") && message.contains("127") && message.contains("128"),
+        "{message}"
+    );
+    let ready = agent.get("/readyz");
+    assert!(
+        !ready.text.contains("\"servingDeployments\":1"),
+        "{}",
+        ready.text
+    );
+}
+
 /// modelIds are what the Hub accepts as repo ids; the probe's ids are refused up front,
 /// leaving no record and no metric series.
 #[test]
