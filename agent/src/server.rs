@@ -2,7 +2,7 @@
 //! feed, and shutdown (readiness off, new work refused, in-flight work drained, exit).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::config::AgentConfig;
 use crate::deployment::lifecycle::Lifecycle;
 use crate::deployment::registry::Registry;
 use crate::gpu::{record_gpu_gauges, AdmissionPolicy, DeviceCatalog, GpuInventory};
+use crate::host_paths::HostPaths;
 use crate::liveness::{self, Liveness};
 use crate::model_source::ModelSources;
 use crate::serving::ServingBackend;
@@ -105,13 +106,20 @@ impl AppState {
             store,
             StatusCallback::new(config.status_callback()),
         ));
+        let sources = ModelSources::from_config(&config);
         let lifecycle = Arc::new(Lifecycle {
             registry: Arc::clone(&registry),
             backend,
             inventory: Arc::clone(&inventory),
             catalog: Arc::clone(&catalog),
             policy: AdmissionPolicy::from_config(&config.gpu),
-            sources: ModelSources::from_config(&config),
+            host_paths: HostPaths::new(
+                config.model_roots.iter().map(PathBuf::as_path),
+                sources.cache_dir(),
+                &config.state_dir,
+                &config.gpu.nvml_library,
+            ),
+            sources,
             drain_timeout: config.drain_timeout(),
         });
         Ok(Arc::new(AppState {

@@ -471,3 +471,52 @@ fn model_ids_the_hub_would_refuse_are_refused() {
     assert!(!metrics.contains("inj="), "{metrics}");
     assert!(!metrics.contains("~root"), "{metrics}");
 }
+
+/// Failure messages callers see carry no host paths (model roots, the configured source,
+/// the Hugging Face cache, the NVML library); the log keeps them.
+#[test]
+fn callers_see_no_host_paths_in_failures() {
+    let hf_home = tempfile::tempdir().expect("temp dir");
+    let config = AgentConfig::with_fixture_models()
+        .model("outside", "/")
+        .nvml(std::path::Path::new(
+            "/nonexistent-nvml-dir/libnvidia-ml.so",
+        ));
+    let hf_home_text = hf_home.path().display().to_string();
+    let agent = Agent::start_with_env(
+        config,
+        &[
+            ("HF_HUB_OFFLINE", "1"),
+            ("HF_HUB_CACHE", hf_home_text.as_str()),
+        ],
+    );
+    let roots = crate::support::fixtures().display().to_string();
+
+    for model in ["outside", "someone/not-cached"] {
+        let mut body = crate::kore_lifecycle::kore_body("cpu");
+        body["modelId"] = json!(model);
+        let reply = agent.post_json("/v1/deployments", &body);
+        assert_eq!(reply.status, 202, "{}", reply.text);
+        let id = reply.json["id"].as_str().expect("id").to_owned();
+        let status = agent.wait_phase(&id, &["FAILED"]);
+        let message = status.json["lastError"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!message.is_empty(), "{}", status.text);
+        for path in [roots.as_str(), hf_home_text.as_str(), "\"/\""] {
+            assert!(!message.contains(path), "{model}: {message:?} shows {path}");
+        }
+    }
+    let gpus = agent.get_with_key("/v1/gpus");
+    assert_eq!(gpus.status, 200, "{}", gpus.text);
+    assert!(
+        !gpus.text.contains("/nonexistent-nvml-dir"),
+        "{}",
+        gpus.text
+    );
+    assert!(
+        agent.log().contains("/nonexistent-nvml-dir"),
+        "the log keeps the detail"
+    );
+}

@@ -61,7 +61,12 @@ pub async fn gpus(
         .await
         .map_err(|e| ApiError::internal(format!("the NVML scan failed: {e}")))?;
     record_gpu_gauges(&current);
-    Ok(Json(InventoryView::from(&*current)))
+    let mut view = InventoryView::from(&*current);
+    // The reason names the library path; the log has it (inventory.rs warns).
+    view.reason = view
+        .reason
+        .map(|reason| state.lifecycle.host_paths.redact(&reason));
+    Ok(Json(view))
 }
 
 /// `GET /metrics`: Prometheus text. Open to loopback peers; others need an `x-api-key`
