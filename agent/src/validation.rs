@@ -162,7 +162,10 @@ pub fn check_enum<'a>(
         Err(RuleViolation::new(
             "INVALID_ENUM",
             field,
-            format!("{field} must be one of {list}, but \"{value}\" was given"),
+            format!(
+                "{field} must be one of {list}, but {} was given",
+                quoted_excerpt(value)
+            ),
         ))
     }
 }

@@ -520,3 +520,60 @@ fn callers_see_no_host_paths_in_failures() {
         "the log keeps the detail"
     );
 }
+
+/// Stored strings and the stored config blob are bounded (422 naming the field), and a
+/// huge invalid value is not echoed whole.
+#[test]
+fn stored_values_are_bounded_and_echoes_are_cut() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let auth = format!("Bearer {}", crate::support::LW_TOKEN);
+    let headers = [("authorization", auth.as_str())];
+    let region = json!({"modelId": "gpt2-tiny", "region": "r".repeat(500_000), "config": {"deviceType": "cpu"}});
+    let reply = agent.request(
+        "POST",
+        "/customers/acme/ai/deployments",
+        &headers,
+        Some(&region),
+    );
+    assert_eq!(
+        reply.status,
+        422,
+        "{}",
+        &reply.text[..reply.text.len().min(300)]
+    );
+    assert_eq!(reply.error_field(), Some("region"));
+    let config = json!({"modelId": "gpt2-tiny", "config": {"deviceType": "cpu", "blob": "c".repeat(400_000)}});
+    let reply = agent.request(
+        "POST",
+        "/customers/acme/ai/deployments",
+        &headers,
+        Some(&config),
+    );
+    assert_eq!(
+        reply.status,
+        422,
+        "{}",
+        &reply.text[..reply.text.len().min(300)]
+    );
+    assert_eq!(reply.error_field(), Some("config"));
+
+    let mut kore = crate::kore_lifecycle::kore_body("cpu");
+    kore["deviceType"] = json!("d".repeat(900_000));
+    let reply = agent.post_json(
+        "/api/public/models/gpt2-tiny/deploy?modelType=openSource",
+        &kore,
+    );
+    assert_eq!(
+        reply.status,
+        422,
+        "{}",
+        &reply.text[..reply.text.len().min(300)]
+    );
+    assert!(
+        reply.text.len() < 2048,
+        "the 422 echoes {} bytes",
+        reply.text.len()
+    );
+    let listed = agent.get_with_key("/v1/deployments");
+    assert_eq!(listed.json["deployments"], json!([]), "{}", listed.text);
+}

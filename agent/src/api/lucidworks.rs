@@ -44,6 +44,7 @@ pub fn parse_create_request(
         .to_owned();
     check_model_id("modelId", &model_id)?;
     let region = root.string("region")?.unwrap_or_default().to_owned();
+    rules::check_stored_len("region", &region, rules::REGION_MAX_BYTES)?;
     let (min_replicas, max_replicas) = spec_fields::replicas(Some(&root))?;
     let empty = json!({});
     let config_value = match root.value("config") {
@@ -57,6 +58,17 @@ pub fn parse_create_request(
         }
         None => &empty,
     };
+    let config_bytes = serde_json::to_string(config_value).map_or(0, |text| text.len());
+    if config_bytes > rules::CONFIG_MAX_BYTES {
+        return Err(ApiError::from(RuleViolation::new(
+            "OUT_OF_RANGE",
+            "config",
+            format!(
+                "config may be at most {} bytes of JSON, but it has {config_bytes}",
+                rules::CONFIG_MAX_BYTES
+            ),
+        )));
+    }
     let config_object = JsonObject::nested("config", config_value)?;
     let config = &config_object;
     let name = spec_fields::name(config, Some(&model_id))?;
@@ -108,6 +120,7 @@ pub async fn create(
     accepting_work(&state)?;
     let customer_id = path_params(customer_id)?;
     customer_access(&principal, &customer_id)?;
+    rules::check_stored_len("customerId", &customer_id, rules::CUSTOMER_ID_MAX_BYTES)?;
     let body = body_bytes(body, state.config.body_limit_bytes)?;
     let request = parse_create_request(&body, &state.catalog)?;
     let origin = LucidworksOrigin {

@@ -55,10 +55,12 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     access::require_api_key(&state.auth, &headers)?;
     let id = path_id(id)?;
-    let snapshot = state
-        .registry
-        .lookup(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no deployment has id or modelId {id:?}")))?;
+    let snapshot = state.registry.lookup(&id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no deployment has id or modelId {}",
+            rules::quoted_excerpt(&id)
+        ))
+    })?;
     Ok(Json(views::native_deployment(&snapshot)))
 }
 

@@ -44,7 +44,7 @@ pub enum RegistryError {
         model_id: String,
         deployment_id: String,
     },
-    #[error("no deployment has id or modelId {0:?}")]
+    #[error("no deployment has id or modelId {}", crate::validation::quoted_excerpt(.0))]
     NotFound(String),
     #[error("deployment {deployment_id} is already {phase}")]
     AlreadyUndeployed { deployment_id: String, phase: Phase },
