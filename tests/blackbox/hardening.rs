@@ -577,3 +577,30 @@ fn stored_values_are_bounded_and_echoes_are_cut() {
     let listed = agent.get_with_key("/v1/deployments");
     assert_eq!(listed.json["deployments"], json!([]), "{}", listed.text);
 }
+
+/// A request id that could forge log fields is replaced by a generated one, and the log
+/// line quotes it.
+#[test]
+fn a_request_id_that_could_forge_log_fields_is_replaced() {
+    let agent = Agent::start(AgentConfig::default());
+    let forged = "a\"b=c key=val";
+    let reply = crate::support::http::send(
+        "GET",
+        &agent.url("/healthz"),
+        &[("x-request-id", forged)],
+        None,
+    );
+    assert_eq!(reply.status, 200);
+    let given_back = reply.header("x-request-id").unwrap_or_default().to_owned();
+    assert_ne!(given_back, forged);
+    assert!(!given_back.is_empty());
+    let log = agent.log();
+    assert!(
+        !log.contains("key=val"),
+        "the forged id reached the log:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("request_id=\"{given_back}\"")),
+        "{log}"
+    );
+}
