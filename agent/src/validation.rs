@@ -115,9 +115,9 @@ impl IntRange {
         }
     }
 
-    /// Like [`check`](Self::check), for fields that are `u32` once valid.
-    pub fn check_u32(&self, field: &str, value: i64) -> Result<u32, RuleViolation> {
-        let value = self.check(field, value)?;
+    /// Like [`check_wide`](Self::check_wide), for fields that are `u32` once valid.
+    pub fn check_u32(&self, field: &str, value: i128) -> Result<u32, RuleViolation> {
+        let value = self.check_wide(field, value)?;
         u32::try_from(value).map_err(|_| {
             RuleViolation::new(
                 "OUT_OF_RANGE",
@@ -137,11 +137,24 @@ impl FloatRange {
                 "OUT_OF_RANGE",
                 field,
                 format!(
-                    "{field} must be between {} and {}, but {value} was given",
-                    self.min, self.max
+                    "{field} must be between {} and {}, but {} was given",
+                    self.min,
+                    self.max,
+                    shown(value)
                 ),
             ))
         }
+    }
+}
+
+/// A real as a message shows it: very small and very large magnitudes in exponent form
+/// (`1e-300`, not three hundred zeros).
+pub fn shown(value: f64) -> String {
+    let magnitude = value.abs();
+    if value != 0.0 && value.is_finite() && !(1e-6..1e15).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
     }
 }
 
@@ -187,19 +200,27 @@ pub fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), Rule
     }
 }
 
-/// topP = 0 keeps no token at all; it is meaningful only for greedy decoding.
+/// topP = 0 keeps no token at all; it is meaningful only for greedy decoding. The sampler
+/// takes topP as a 32-bit float, so a given value that is 0 there (1e-300) counts as 0;
+/// the message reports the value as given.
 pub fn check_top_p_with_temperature(
     field: &str,
     top_p: f64,
     temperature: f64,
 ) -> Result<(), RuleViolation> {
-    if top_p == 0.0 && temperature != 0.0 {
+    if (top_p as f32) == 0.0 && temperature != 0.0 {
+        let given = if top_p == 0.0 {
+            "0".to_owned()
+        } else {
+            format!("{} (0 at the sampler's 32-bit precision)", shown(top_p))
+        };
         Err(RuleViolation::new(
             "OUT_OF_RANGE",
             field,
             format!(
                 "{field} must be greater than 0 when temperature is not 0 (0 < topP ≤ 1); \
-                 0 was given with temperature {temperature}"
+                 {given} was given with temperature {}",
+                shown(temperature)
             ),
         ))
     } else {
@@ -397,6 +418,12 @@ mod tests {
         assert!(TEMPERATURE.check("t", f64::NAN).is_err());
         assert!(TEMPERATURE.check("t", 2.0).is_ok());
         assert!(TEMPERATURE.check("t", 2.000_001).is_err());
+    }
+
+    #[test]
+    fn a_top_p_that_is_zero_as_f32_is_reported_as_given() {
+        let error = check_top_p_with_temperature("topP", 1e-300, 0.7).unwrap_err();
+        assert!(error.message.contains("1e-300 (0 at"), "{}", error.message);
     }
 
     #[test]

@@ -604,3 +604,100 @@ fn a_request_id_that_could_forge_log_fields_is_replaced() {
         "{log}"
     );
 }
+
+/// Refusals report the value as given: a topP that is 0 only at 32-bit precision, and an
+/// integer beyond 2^63−1.
+#[test]
+fn refusals_report_the_value_given() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let id = deploy_ready(&agent, "gpt2-tiny");
+    let path = format!("/v1/deployments/{id}/generate");
+    let reply = agent.post_raw(
+        &path,
+        &[("x-api-key", API_KEY)],
+        br#"{"prompt": "hi", "parameters": {"temperature": 0.7, "topP": 1e-300}}"#,
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.text.contains("1e-300"), "{}", reply.text);
+    let reply = agent.post_raw(
+        &path,
+        &[("x-api-key", API_KEY)],
+        br#"{"prompt": "hi", "parameters": {"maxTokens": 18446744073709551615}}"#,
+    );
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(
+        reply.text.contains("18446744073709551615"),
+        "{}",
+        reply.text
+    );
+}
+
+/// An explicit `"stream": false` wins over `Accept: text/event-stream`.
+#[test]
+fn the_body_stream_flag_wins_over_the_accept_header() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let id = deploy_ready(&agent, "gpt2-tiny");
+    let reply = agent.post_raw(
+        &format!("/v1/deployments/{id}/generate"),
+        &[("x-api-key", API_KEY), ("accept", "text/event-stream")],
+        br#"{"prompt": "hi", "parameters": {"maxTokens": 2}, "stream": false}"#,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("application/json"),
+        "{:?}: {}",
+        reply.header("content-type"),
+        reply.text
+    );
+    assert!(reply.json["finishReason"].is_string(), "{}", reply.text);
+}
+
+/// The CTranslate2 conversion cache under the state directory is not taken for a state
+/// document kind: no warnings about it at start.
+#[test]
+fn the_conversion_cache_is_not_scanned_as_state() {
+    let mut agent = Agent::start(AgentConfig::default());
+    std::fs::create_dir_all(agent.state_dir().join("ctranslate2/some-key")).expect("mkdir");
+    std::fs::write(
+        agent.state_dir().join("ctranslate2/some-key/model.bin"),
+        b"x",
+    )
+    .expect("write");
+    assert!(agent.sigterm_and_wait().success());
+    agent.restart();
+    let log = agent.log();
+    assert!(!log.contains("not a regular file"), "{log}");
+    assert!(!log.contains("not a document kind"), "{log}");
+    assert!(agent
+        .state_dir()
+        .join("ctranslate2/some-key/model.bin")
+        .exists());
+}
+
+/// A CTranslate2 deployment cannot replay a seed, so a sampled response offers none
+/// (`seed: null`) rather than one that is refused when sent back.
+#[test]
+fn a_ctranslate2_response_offers_no_seed_it_would_refuse() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    body["optimizationInfo"] =
+        json!({"optimizationType": "ctranslate2", "quantizationType": "int8_float16"});
+    let reply = agent.post_json(
+        "/api/public/models/gpt2-tiny/deploy?modelType=openSource",
+        &body,
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let id = reply.json["deploymentId"]
+        .as_str()
+        .expect("deploymentId")
+        .to_owned();
+    let status = agent.wait_phase(&id, &["READY", "FAILED"]);
+    assert_eq!(status.json["phase"], "READY", "{}", status.text);
+    let sampled = json!({"prompt": "hello there", "parameters": {"temperature": 0.8, "topK": 40, "maxTokens": 4}});
+    let reply = agent.post_json(&format!("/v1/deployments/{id}/generate"), &sampled);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(reply.json["seed"].is_null(), "{}", reply.text);
+}
