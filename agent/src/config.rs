@@ -51,6 +51,7 @@ pub struct AgentConfig {
     pub gpu: GpuConfig,
     pub batcher: BatcherConfig,
     pub metrics: MetricsConfig,
+    pub server: ServerConfig,
     /// modelId → where its weights are.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -71,6 +72,7 @@ impl Default for AgentConfig {
             gpu: GpuConfig::default(),
             batcher: BatcherConfig::default(),
             metrics: MetricsConfig::default(),
+            server: ServerConfig::default(),
             models: BTreeMap::new(),
         }
     }
@@ -144,6 +146,41 @@ pub struct MetricsConfig {
     /// Serve `/metrics` to any peer without credentials. Off: open to loopback peers only,
     /// others need an `x-api-key`.
     pub public: bool,
+}
+
+/// `[server]`: what one HTTP connection may cost the agent (docs/operations.md
+/// § Connections).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Seconds a connection has to send a complete request head, from when it opens or
+    /// its previous response ends; also how long a keep-alive connection may sit idle.
+    pub header_read_timeout_s: u64,
+    /// Seconds a request has to deliver its whole body once its head arrived; past it,
+    /// 408 and the connection closes.
+    pub body_read_timeout_s: u64,
+    /// Open connections at most; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_read_timeout_s: 10,
+            body_read_timeout_s: 30,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_s.max(1))
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_s.max(1))
+    }
 }
 
 /// `[models."<id>"]`.
@@ -332,6 +369,7 @@ mod tests {
         assert_eq!(example.gpu, defaults.gpu);
         assert_eq!(example.body_limit_bytes, defaults.body_limit_bytes);
         assert_eq!(example.drain_timeout_s, defaults.drain_timeout_s);
+        assert_eq!(example.server, defaults.server);
     }
 
     #[test]

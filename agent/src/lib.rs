@@ -8,6 +8,8 @@ pub mod config;
 pub mod deployment;
 pub mod error;
 pub mod gpu;
+pub mod host_paths;
+pub mod listener;
 pub mod liveness;
 pub mod local_generate;
 pub mod metrics;

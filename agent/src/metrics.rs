@@ -7,8 +7,15 @@ use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 use crate::deployment::phase::Phase;
+use crate::deployment::record::Deployment;
+
+/// How long a gauge series not set again survives.
+const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// FAILED deployments whose phase series are kept (the most recently changed ones).
+pub const FAILED_PHASE_SERIES_KEPT: usize = 16;
 
 pub const REQUESTS_TOTAL: &str = "gpu_agent_requests_total";
 pub const QUEUE_DEPTH: &str = "gpu_agent_queue_depth";
@@ -75,6 +82,10 @@ pub fn install() -> Result<PrometheusHandle, String> {
             .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
             .map_err(|e| format!("histogram buckets for {name}: {e}"))?;
     }
+    // Gauges not set for a while are dropped, so deployments that failed or went away do
+    // not leave series behind for ever (modelIds are client-chosen); the live ones are set
+    // again before every render (see `refresh_phases`), GPU gauges every 15 s.
+    let builder = builder.idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE_TIMEOUT));
     let handle = builder
         .install_recorder()
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
@@ -122,6 +133,36 @@ pub fn record_phase(deployment: &str, phase: Phase) {
         let value = if candidate == phase { 1.0 } else { 0.0 };
         gauge!(DEPLOYMENT_PHASE, "deployment" => deployment.to_owned(), "phase" => candidate.as_str())
             .set(value);
+    }
+}
+
+/// Sets the phase gauges again for the deployments worth a series: per modelId its newest
+/// deployment, unless UNDEPLOYED, and of those that FAILED only the most recent
+/// [`FAILED_PHASE_SERIES_KEPT`]. The other series expire (`GAUGE_IDLE_TIMEOUT`).
+pub fn refresh_phases<'a>(records: impl IntoIterator<Item = &'a Deployment>) {
+    let mut newest: std::collections::BTreeMap<&str, &Deployment> = Default::default();
+    for record in records {
+        let slot = newest
+            .entry(record.spec.model_id.as_str())
+            .or_insert(record);
+        if record.created_at > slot.created_at {
+            *slot = record;
+        }
+    }
+    let mut kept: Vec<&Deployment> = newest
+        .into_values()
+        .filter(|r| r.phase != Phase::Undeployed)
+        .collect();
+    kept.sort_by_key(|r| std::cmp::Reverse(r.updated_at));
+    let mut failed = 0;
+    for record in kept {
+        if record.phase == Phase::Failed {
+            failed += 1;
+            if failed > FAILED_PHASE_SERIES_KEPT {
+                continue;
+            }
+        }
+        record_phase(&record.spec.model_id, record.phase);
     }
 }
 

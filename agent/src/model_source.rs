@@ -71,6 +71,35 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The message for callers: no configured source paths, model roots or cache
+    /// location (those stay in the log, in the `Display` text).
+    pub fn caller_message(&self) -> String {
+        match self {
+            SourceError::OutsideModelRoots { model_id, .. } => {
+                format!("the configured source of {model_id} is outside the agent's model roots")
+            }
+            SourceError::LocalMissing { model_id, .. } => {
+                format!("the configured source of {model_id} does not exist or is not a directory")
+            }
+            SourceError::Invalid { model_id, .. } => {
+                format!("the configured source of {model_id} is not valid")
+            }
+            SourceError::NotCached { repo, revision, .. } => format!(
+                "{repo}@{revision} is not in the agent's Hugging Face cache and offline mode \
+                 is on (HF_HUB_OFFLINE); populate the cache or turn offline mode off"
+            ),
+            SourceError::FetchFailed {
+                repo,
+                revision,
+                file,
+                ..
+            } => format!(
+                "fetching {file} of {repo}@{revision} from the Hugging Face Hub failed; \
+                 the agent's log has the details"
+            ),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             SourceError::OutsideModelRoots { .. } => "SOURCE_OUTSIDE_MODEL_ROOTS",
@@ -105,6 +134,11 @@ pub struct ModelSources {
 }
 
 impl ModelSources {
+    /// Where Hub files are cached.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
     pub fn from_config(config: &AgentConfig) -> Self {
         ModelSources {
             roots: config.model_roots.clone(),

@@ -95,6 +95,12 @@ impl ServingBackend for RuntimeBackend {
     ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
         let dir = ModelDir::open(&model.dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
+        crate::validation::check_defaults_fit(
+            "hyperParameters.maxTokens",
+            spec.generation.max_tokens,
+            dir.limits(),
+        )
+        .map_err(|v| LoadFailure::new(v.code, v.message))?;
         let tokenizer = Tokenizer::load(&dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         let first_device = placement.initial(1).into_iter().next();
@@ -365,7 +371,7 @@ impl ServingHandle for RuntimeHandle {
                     message,
                 },
             })?;
-        Ok(forward(events))
+        Ok(forward(events, self.honours_seeds))
     }
 
     fn status(&self) -> ServingStatus {
@@ -407,7 +413,10 @@ fn replica_statuses(stats: &EngineStats) -> Vec<ReplicaStatus> {
 
 /// Relays the runtime's events in the control plane's terms. When the caller drops its
 /// receiver the relay ends and drops the runtime's, which cancels the request.
-fn forward(mut events: runtime::batcher::EventReceiver) -> UnboundedReceiver<GenerateEvent> {
+fn forward(
+    mut events: runtime::batcher::EventReceiver,
+    honours_seeds: bool,
+) -> UnboundedReceiver<GenerateEvent> {
     let (sender, receiver) = mpsc::unbounded_channel();
     let relay = async move {
         loop {
@@ -416,7 +425,7 @@ fn forward(mut events: runtime::batcher::EventReceiver) -> UnboundedReceiver<Gen
                 event = events.recv() => match event {
                     Some(event) => {
                         let last = !matches!(event, Event::Token { .. });
-                        if sender.send(translate(event)).is_err() || last {
+                        if sender.send(translate(event, honours_seeds)).is_err() || last {
                             break;
                         }
                     }
@@ -442,15 +451,16 @@ fn forward(mut events: runtime::batcher::EventReceiver) -> UnboundedReceiver<Gen
     receiver
 }
 
-fn translate(event: Event) -> GenerateEvent {
+fn translate(event: Event, honours_seeds: bool) -> GenerateEvent {
     match event {
         Event::Token { id, text } => GenerateEvent::Token { id, text },
-        Event::Finished(completion) => GenerateEvent::Finished(result(completion)),
+        Event::Finished(completion) => GenerateEvent::Finished(result(completion, honours_seeds)),
         Event::Failed(error) => GenerateEvent::Failed(failure(error)),
     }
 }
 
-fn result(completion: Completion) -> GenerateResult {
+/// A seed is reported only where sending it back replays the request (docs/api.md).
+fn result(completion: Completion, honours_seeds: bool) -> GenerateResult {
     GenerateResult {
         text: completion.text,
         tokens: completion.tokens,
@@ -460,7 +470,7 @@ fn result(completion: Completion) -> GenerateResult {
             runtime::text::FinishReason::Eos => FinishReason::Eos,
         },
         prompt_tokens: completion.prompt_tokens,
-        seed: completion.seed,
+        seed: honours_seeds.then_some(completion.seed),
     }
 }
 

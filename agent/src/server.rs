@@ -2,7 +2,7 @@
 //! feed, and shutdown (readiness off, new work refused, in-flight work drained, exit).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::api::body_deadline::BodyDeadline;
 use crate::api::{self, health, kore, lucidworks, native, openai};
 use crate::auth::Authenticator;
 use crate::callback::StatusCallback;
@@ -21,6 +22,7 @@ use crate::config::AgentConfig;
 use crate::deployment::lifecycle::Lifecycle;
 use crate::deployment::registry::Registry;
 use crate::gpu::{record_gpu_gauges, AdmissionPolicy, DeviceCatalog, GpuInventory};
+use crate::host_paths::HostPaths;
 use crate::liveness::{self, Liveness};
 use crate::model_source::ModelSources;
 use crate::serving::ServingBackend;
@@ -104,13 +106,20 @@ impl AppState {
             store,
             StatusCallback::new(config.status_callback()),
         ));
+        let sources = ModelSources::from_config(&config);
         let lifecycle = Arc::new(Lifecycle {
             registry: Arc::clone(&registry),
             backend,
             inventory: Arc::clone(&inventory),
             catalog: Arc::clone(&catalog),
             policy: AdmissionPolicy::from_config(&config.gpu),
-            sources: ModelSources::from_config(&config),
+            host_paths: HostPaths::new(
+                config.model_roots.iter().map(PathBuf::as_path),
+                sources.cache_dir(),
+                &config.state_dir,
+                &config.gpu.nvml_library,
+            ),
+            sources,
             drain_timeout: config.drain_timeout(),
         });
         Ok(Arc::new(AppState {
@@ -162,6 +171,13 @@ pub fn router(state: SharedState) -> Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyDeadline {
+                timeout: state.config.server.body_read_timeout(),
+                limit: body_limit,
+            },
+            api::body_deadline::read_body_within,
+        ))
         .layer(axum::middleware::from_fn(api::request_log::log_request))
         .with_state(state)
 }
@@ -177,13 +193,13 @@ pub async fn run(
     // the redeploys in the background) instead of racing the restore and being told 503.
     restore(&state);
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(Arc::clone(&state));
+    let limits = state.config.server.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .await
+        crate::listener::serve(listener, app, &limits, async {
+            let _ = http_stopped.await;
+        })
+        .await
     });
 
     systemd::notify_ready();

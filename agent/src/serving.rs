@@ -146,8 +146,9 @@ pub struct GenerateResult {
     pub tokens: Vec<u32>,
     pub finish_reason: FinishReason,
     pub prompt_tokens: usize,
-    /// The seed used (the one given, or the one drawn).
-    pub seed: u64,
+    /// The seed used (the one given, or the one drawn); `None` where the backend cannot
+    /// replay a seed (CTranslate2 sampling), so none is offered back.
+    pub seed: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

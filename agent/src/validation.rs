@@ -33,8 +33,14 @@ pub const SCALE_UP_DELAY: IntRange = IntRange { min: 1, max: 1000 };
 pub const SCALE_DOWN_DELAY: IntRange = IntRange { min: 50, max: 2000 };
 /// Items in one Lucidworks prediction request.
 pub const PREDICTION_BATCH: IntRange = IntRange { min: 1, max: 32 };
-/// A modelId (path segment, config key or Hugging Face repo id).
-pub const MODEL_ID_CHARS: IntRange = IntRange { min: 1, max: 256 };
+/// Each part of a modelId (`name` or `namespace/name`), as the Hugging Face Hub allows.
+pub const MODEL_ID_PART_CHARS: IntRange = IntRange { min: 1, max: 96 };
+/// Bytes of a Lucidworks `region`, stored and echoed with the deployment.
+pub const REGION_MAX_BYTES: usize = 64;
+/// Bytes of a Lucidworks `customerId` (path), stored with the deployment.
+pub const CUSTOMER_ID_MAX_BYTES: usize = 128;
+/// Bytes of the Lucidworks `config` blob as JSON, stored and echoed verbatim.
+pub const CONFIG_MAX_BYTES: usize = 16 * 1024;
 /// Prompts in one native generate request.
 pub const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
 /// A seed is any u64; JSON integers beyond i64 are refused, so the range is 0..=i64::MAX.
@@ -109,9 +115,9 @@ impl IntRange {
         }
     }
 
-    /// Like [`check`](Self::check), for fields that are `u32` once valid.
-    pub fn check_u32(&self, field: &str, value: i64) -> Result<u32, RuleViolation> {
-        let value = self.check(field, value)?;
+    /// Like [`check_wide`](Self::check_wide), for fields that are `u32` once valid.
+    pub fn check_u32(&self, field: &str, value: i128) -> Result<u32, RuleViolation> {
+        let value = self.check_wide(field, value)?;
         u32::try_from(value).map_err(|_| {
             RuleViolation::new(
                 "OUT_OF_RANGE",
@@ -131,11 +137,24 @@ impl FloatRange {
                 "OUT_OF_RANGE",
                 field,
                 format!(
-                    "{field} must be between {} and {}, but {value} was given",
-                    self.min, self.max
+                    "{field} must be between {} and {}, but {} was given",
+                    self.min,
+                    self.max,
+                    shown(value)
                 ),
             ))
         }
+    }
+}
+
+/// A real as a message shows it: very small and very large magnitudes in exponent form
+/// (`1e-300`, not three hundred zeros).
+pub fn shown(value: f64) -> String {
+    let magnitude = value.abs();
+    if value != 0.0 && value.is_finite() && !(1e-6..1e15).contains(&magnitude) {
+        format!("{value:e}")
+    } else {
+        format!("{value}")
     }
 }
 
@@ -156,7 +175,10 @@ pub fn check_enum<'a>(
         Err(RuleViolation::new(
             "INVALID_ENUM",
             field,
-            format!("{field} must be one of {list}, but \"{value}\" was given"),
+            format!(
+                "{field} must be one of {list}, but {} was given",
+                quoted_excerpt(value)
+            ),
         ))
     }
 }
@@ -178,19 +200,27 @@ pub fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), Rule
     }
 }
 
-/// topP = 0 keeps no token at all; it is meaningful only for greedy decoding.
+/// topP = 0 keeps no token at all; it is meaningful only for greedy decoding. The sampler
+/// takes topP as a 32-bit float, so a given value that is 0 there (1e-300) counts as 0;
+/// the message reports the value as given.
 pub fn check_top_p_with_temperature(
     field: &str,
     top_p: f64,
     temperature: f64,
 ) -> Result<(), RuleViolation> {
-    if top_p == 0.0 && temperature != 0.0 {
+    if (top_p as f32) == 0.0 && temperature != 0.0 {
+        let given = if top_p == 0.0 {
+            "0".to_owned()
+        } else {
+            format!("{} (0 at the sampler's 32-bit precision)", shown(top_p))
+        };
         Err(RuleViolation::new(
             "OUT_OF_RANGE",
             field,
             format!(
                 "{field} must be greater than 0 when temperature is not 0 (0 < topP ≤ 1); \
-                 0 was given with temperature {temperature}"
+                 {given} was given with temperature {}",
+                shown(temperature)
             ),
         ))
     } else {
@@ -241,25 +271,132 @@ pub fn check_replicas(field: &str, min: u32, max: u32) -> Result<(), RuleViolati
     }
 }
 
-/// A modelId: 1–256 characters, no control characters or whitespace, and no `..` path
-/// component (ids become cache keys and Hugging Face repo paths).
+/// A modelId is what the Hugging Face Hub accepts as a repo id (huggingface_hub's
+/// `validate_repo_id`): `name` or `namespace/name`, each part 1–96 characters of ASCII
+/// letters, digits, `-`, `_` and `.`, starting and ending with a letter, digit or `_`,
+/// without `--` or `..`, not ending in `.git`; and never in the deployment-id form
+/// (`dep-…`), so the two cannot be confused. Local ids (`[models."<id>"]`) follow the
+/// same rule: they appear in URLs, cache keys and metric labels.
 pub fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
-    check_chars(field, MODEL_ID_CHARS, id)?;
-    let bad_char = id.chars().any(|c| c.is_control() || c.is_whitespace());
-    let dot_component = id
-        .split('/')
-        .any(|part| part == ".." || part == "." || part.is_empty());
-    if bad_char || dot_component {
-        return Err(RuleViolation::new(
+    let invalid = |why: &str| {
+        RuleViolation::new(
             "INVALID_MODEL_ID",
             field,
             format!(
-                "{field} {id:?} must be a name or an org/name repo id without whitespace, \
-                 control characters, empty, \".\" or \"..\" components"
+                "{field} {} is not a valid model id: {why}",
+                quoted_excerpt(id)
             ),
+        )
+    };
+    let parts: Vec<&str> = id.split('/').collect();
+    if parts.len() > 2 {
+        return Err(invalid(
+            "it is `name` or `namespace/name`, with one `/` at most",
+        ));
+    }
+    for part in &parts {
+        let chars = part.chars().count();
+        if !(MODEL_ID_PART_CHARS.min..=MODEL_ID_PART_CHARS.max).contains(&(chars as i64)) {
+            return Err(invalid(&format!(
+                "each part is {} to {} characters long",
+                MODEL_ID_PART_CHARS.min, MODEL_ID_PART_CHARS.max
+            )));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if !part.chars().all(allowed) {
+            return Err(invalid(
+                "it may hold only ASCII letters, digits, `-`, `_`, `.` and one `/`",
+            ));
+        }
+        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !edge(part.chars().next()) || !edge(part.chars().last()) {
+            return Err(invalid(
+                "each part starts and ends with a letter, a digit or `_`",
+            ));
+        }
+    }
+    if id.contains("--") || id.contains("..") {
+        return Err(invalid("it may not contain `--` or `..`"));
+    }
+    if id.ends_with(".git") {
+        return Err(invalid("it may not end in `.git`"));
+    }
+    if crate::deployment::registry::is_deployment_id_form(id) {
+        return Err(invalid(
+            "`dep-…` is the form of deployment ids, which no modelId may take",
         ));
     }
     Ok(())
+}
+
+/// Longest excerpt of a client's value echoed back in an error message (bytes).
+pub const ECHO_MAX_BYTES: usize = 64;
+
+/// `value` cut to [`ECHO_MAX_BYTES`] (on a character boundary), `…` marking a cut, so a
+/// huge value is never echoed whole in an error message.
+pub fn excerpt(value: &str) -> String {
+    if value.len() <= ECHO_MAX_BYTES {
+        return value.to_owned();
+    }
+    let mut cut = ECHO_MAX_BYTES;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &value[..cut])
+}
+
+/// [`excerpt`] quoted, with the full length noted when it was cut.
+pub fn quoted_excerpt(value: &str) -> String {
+    if value.len() <= ECHO_MAX_BYTES {
+        format!("{value:?}")
+    } else {
+        format!("{:?} ({} bytes)", excerpt(value), value.len())
+    }
+}
+
+/// A stored string whose length in bytes is at most `max`.
+pub fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), RuleViolation> {
+    if value.len() <= max {
+        Ok(())
+    } else {
+        Err(RuleViolation::new(
+            "OUT_OF_RANGE",
+            field,
+            format!(
+                "{field} may be at most {max} bytes long, but it has {}",
+                value.len()
+            ),
+        ))
+    }
+}
+
+/// A deployment must serve its own defaults: a one-token prompt (the least a model
+/// conditions on) plus the default `maxTokens` must fit the loaded model's context, or
+/// every request leaning on the defaults would be refused. Checked before READY.
+pub fn check_defaults_fit(
+    field: &str,
+    max_tokens: u32,
+    limits: runtime::model::ContextLimits,
+) -> Result<(), RuleViolation> {
+    let mut allowed = limits.max_new_tokens;
+    if let Some(total) = limits.max_total_tokens {
+        allowed = allowed.min(total.saturating_sub(1));
+    }
+    if usize::try_from(max_tokens).is_ok_and(|given| given <= allowed) {
+        return Ok(());
+    }
+    let context = match limits.max_total_tokens {
+        Some(total) => format!("a context of {total} positions, one of them for the prompt"),
+        None => format!("at most {} new tokens per request", limits.max_new_tokens),
+    };
+    Err(RuleViolation::new(
+        "HYPERPARAMETERS_EXCEED_MODEL",
+        field,
+        format!(
+            "{field} is {max_tokens}, but the model allows at most {allowed} ({context}); \
+             deploy with {field} of {allowed} or less"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -284,6 +421,12 @@ mod tests {
     }
 
     #[test]
+    fn a_top_p_that_is_zero_as_f32_is_reported_as_given() {
+        let error = check_top_p_with_temperature("topP", 1e-300, 0.7).unwrap_err();
+        assert!(error.message.contains("1e-300 (0 at"), "{}", error.message);
+    }
+
+    #[test]
     fn top_p_zero_is_allowed_only_for_greedy() {
         assert!(check_top_p_with_temperature("topP", 0.0, 0.0).is_ok());
         assert!(check_top_p_with_temperature("topP", 0.0, 0.7).is_err());
@@ -297,10 +440,50 @@ mod tests {
     }
 
     #[test]
-    fn model_ids_with_dot_components_are_refused() {
-        assert!(check_model_id("modelId", "google/flan-t5-small").is_ok());
-        assert!(check_model_id("modelId", "../etc").is_err());
-        assert!(check_model_id("modelId", "a//b").is_err());
-        assert!(check_model_id("modelId", "has space").is_err());
+    fn model_ids_are_what_the_hub_accepts() {
+        for good in [
+            "google/flan-t5-small",
+            "gpt2",
+            "gpt2-tiny",
+            "cm-abc123",
+            "Tiny_GPT2.v1",
+            "sshleifer/tiny-gpt2",
+            &"a".repeat(96),
+        ] {
+            assert!(check_model_id("modelId", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "../etc",
+            "a//b",
+            "has space",
+            "a/b/c",
+            "gpt2-tiny?x",
+            "%zz",
+            "~root",
+            "a\\b",
+            "evil\",inj=\"1",
+            "model-😀",
+            &"a".repeat(97),
+            "-lead",
+            "trail.",
+            "a--b",
+            "a..b",
+            "repo.git",
+            "dep-0f6c1b1e",
+            "",
+        ] {
+            let error = check_model_id("modelId", bad).unwrap_err();
+            assert_eq!(error.code, "INVALID_MODEL_ID", "{bad}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_echoed_cut() {
+        let long = "x".repeat(900_000);
+        let excerpt = quoted_excerpt(&long);
+        assert!(excerpt.starts_with("\"xxx"), "{excerpt}");
+        assert!(excerpt.len() < 100, "{excerpt}");
+        assert!(excerpt.ends_with("…\" (900000 bytes)"), "{excerpt}");
+        assert_eq!(quoted_excerpt("ok"), "\"ok\"");
     }
 }

@@ -17,6 +17,9 @@ use crate::model_dir::{ModelDir, TokenizerFiles};
 const GPT2_END_OF_TEXT: &str = "<|endoftext|>";
 /// End-of-sequence spellings of the supported families, tried in order.
 const EOS_TOKENS: [&str; 2] = ["</s>", GPT2_END_OF_TEXT];
+/// Prompts longer than this are counted piece by piece, in pieces of about this size,
+/// before they are encoded whole (see [`Tokenizer::encode_at_most`]).
+const COUNT_PIECE_BYTES: usize = 8 * 1024;
 
 #[derive(Debug, Error)]
 pub enum TokenizerError {
@@ -128,6 +131,52 @@ impl Tokenizer {
         Ok(ids)
     }
 
+    /// The ids of `text` when it has at most `max_tokens` of them; otherwise a lower bound
+    /// on its count, found without encoding the whole text when it is long.
+    ///
+    /// Long texts are counted in pieces cut just before a whitespace run that follows a
+    /// non-space character, without special tokens, stopping once the count passes
+    /// `max_tokens`. Why the count is sound: both families' pre-tokenizers (GPT-2's
+    /// byte-level regex, T5's Metaspace) split at every such point, and their models
+    /// encode each pre-token on its own, so a piece's tokens are exactly the text's
+    /// tokens over that stretch; the normalizers in use act on single characters or on
+    /// space runs, which a cut never divides, or on the text's end, which no piece but
+    /// the last one reaches. So a running count past the limit proves the whole text is
+    /// past it; the work and memory are bounded by the limit, not by the text's length
+    /// (a whitespace-free stretch is one piece, however long). `tests/models/tokenizer.rs`
+    /// checks the piece counts against whole encodings for both fixture tokenizers.
+    pub fn encode_at_most(
+        &self,
+        text: &str,
+        max_tokens: usize,
+    ) -> Result<BoundedEncoding, TokenizerError> {
+        if text.len() > COUNT_PIECE_BYTES {
+            let mut counted = 0;
+            for piece in whitespace_pieces(text, COUNT_PIECE_BYTES) {
+                counted += self.count_without_specials(piece)?;
+                if counted > max_tokens {
+                    return Ok(BoundedEncoding::TooLong { at_least: counted });
+                }
+            }
+        }
+        let ids = self.encode(text)?;
+        Ok(if ids.len() > max_tokens {
+            BoundedEncoding::TooLong {
+                at_least: ids.len(),
+            }
+        } else {
+            BoundedEncoding::Ids(ids)
+        })
+    }
+
+    /// Tokens of `text` without the post-processor's special tokens.
+    pub fn count_without_specials(&self, text: &str) -> Result<usize, TokenizerError> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|encoding| encoding.len())
+            .map_err(|e| TokenizerError::Encode(e.to_string()))
+    }
+
     /// Text of `ids` with special tokens skipped (`decode(ids, skip_special_tokens=True)`).
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         self.inner
@@ -156,6 +205,44 @@ impl Tokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+}
+
+/// What [`Tokenizer::encode_at_most`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BoundedEncoding {
+    /// The text's ids, no more than the limit.
+    Ids(Vec<u32>),
+    /// More tokens than the limit: at least this many.
+    TooLong { at_least: usize },
+}
+
+/// `text` cut into pieces of at least `min_bytes` (the last may be shorter), each cut
+/// placed just before a whitespace run that follows a non-whitespace character.
+pub fn whitespace_pieces(text: &str, min_bytes: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = next_cut(rest, min_bytes).unwrap_or(rest.len());
+        let (piece, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// The first byte offset at or after `min_bytes` where a whitespace character follows a
+/// non-whitespace one.
+fn next_cut(text: &str, min_bytes: usize) -> Option<usize> {
+    let mut previous_is_space = true;
+    for (offset, c) in text.char_indices() {
+        let is_space = c.is_whitespace();
+        if offset >= min_bytes && is_space && !previous_is_space {
+            return Some(offset);
+        }
+        previous_is_space = is_space;
+    }
+    None
 }
 
 /// Streaming detokenization decodes through the wrapped tokenizer, which skips special

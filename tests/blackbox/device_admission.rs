@@ -35,10 +35,10 @@ fn deploy_of_a_gpu_class_without_nvml_fails_with_nvml_unavailable_and_the_agent_
     let agent = Agent::start(config);
     let job = failed_job(&agent, "g4dn.xlarge");
     assert_eq!(job["error"]["code"], "NVML_UNAVAILABLE");
-    assert!(job["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("/nonexistent/libnvidia-ml.so.1"));
+    // The library path stays in the log; callers see a placeholder (docs/operations.md).
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(message.contains("<nvml library>"), "{message}");
+    assert!(!message.contains("/nonexistent/"), "{message}");
     assert_eq!(agent.get("/healthz").status, 200);
     let gpus = agent.get_with_key("/v1/gpus");
     assert_eq!(gpus.status, 200);

@@ -9,6 +9,7 @@ mod ctranslate2;
 mod deploy_parser_props;
 mod device_admission;
 mod generate_surfaces;
+mod hardening;
 mod health;
 mod kore_lifecycle;
 mod kore_validation;

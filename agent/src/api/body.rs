@@ -109,14 +109,14 @@ impl<'a> JsonObject<'a> {
             .transpose()
     }
 
-    pub fn integer(&self, key: &str) -> Result<Option<i64>, ApiError> {
-        self.value(key)
-            .map(|v| as_integer(&self.path_of(key), v))
-            .transpose()
+    /// An integer as given, u64 values beyond i64 included, so a range check reports the
+    /// value sent rather than 2^63−1.
+    pub fn integer(&self, key: &str) -> Result<Option<i128>, ApiError> {
+        self.wide_integer(key)
     }
 
-    /// An integer as given, u64 values beyond i64 included: [`integer`](Self::integer)
-    /// clamps those to i64::MAX, which a range ending at i64::MAX (seeds) would accept.
+    /// An integer as given, u64 values beyond i64 included: [`as_integer`] clamps those to
+    /// i64::MAX, which a range ending at i64::MAX (seeds) would accept.
     pub fn wide_integer(&self, key: &str) -> Result<Option<i128>, ApiError> {
         self.value(key)
             .map(|v| match v {

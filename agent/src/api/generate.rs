@@ -87,14 +87,20 @@ impl FieldNames {
 }
 
 /// Submits `request` to `target`; a refusal is answered at once (429, 503, 422), naming
-/// a refused field as `fields` spells it.
-pub fn submit(
+/// a refused field as `fields` spells it. Submitting tokenizes the prompt, CPU work that
+/// grows with it, so it runs on the blocking pool: the async workers keep answering
+/// `/healthz` and feeding the watchdog meanwhile.
+pub async fn submit(
     target: &Target,
     request: GenerateRequest,
     fields: &FieldNames,
 ) -> Result<Generation, ApiError> {
     let label = target.deployment.spec.model_id.clone();
-    match target.handle.submit(request) {
+    let handle = Arc::clone(&target.handle);
+    let submitted = tokio::task::spawn_blocking(move || handle.submit(request))
+        .await
+        .map_err(|error| ApiError::internal(format!("submitting the request failed: {error}")))?;
+    match submitted {
         Ok(events) => Ok(Generation {
             events,
             tracker: Tracker::new(label),
@@ -143,7 +149,7 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             StatusCode::UNPROCESSABLE_ENTITY,
             "PROMPT_TOO_LONG",
             format!(
-                "the prompt has {prompt_tokens} tokens; with maxTokens {max_tokens} that exceeds \
+                "the prompt has at least {prompt_tokens} tokens; with maxTokens {max_tokens} that exceeds \
                  the model's context of {limit} positions"
             ),
         )

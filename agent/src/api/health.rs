@@ -61,7 +61,12 @@ pub async fn gpus(
         .await
         .map_err(|e| ApiError::internal(format!("the NVML scan failed: {e}")))?;
     record_gpu_gauges(&current);
-    Ok(Json(InventoryView::from(&*current)))
+    let mut view = InventoryView::from(&*current);
+    // The reason names the library path; the log has it (inventory.rs warns).
+    view.reason = view
+        .reason
+        .map(|reason| state.lifecycle.host_paths.redact(&reason));
+    Ok(Json(view))
 }
 
 /// `GET /metrics`: Prometheus text. Open to loopback peers; others need an `x-api-key`
@@ -81,7 +86,9 @@ pub async fn metrics(
             "the metrics exporter could not be installed in this process",
         ));
     };
-    for snapshot in state.registry.list() {
+    let snapshots = state.registry.list();
+    crate::metrics::refresh_phases(snapshots.iter().map(|s| &s.record));
+    for snapshot in snapshots {
         if let Some(serving) = &snapshot.serving {
             crate::metrics::record_serving(
                 &snapshot.record.spec.model_id,

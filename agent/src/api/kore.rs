@@ -122,7 +122,8 @@ pub async fn undeploy(
     access::require_api_key(&state.auth, &headers)?;
     accepting_work(&state)?;
     let model_id = path_param(model_id)?;
-    let started = state.registry.request_undeploy(&model_id)?;
+    // The path names a modelId (docs/api.md): never resolved as a deployment id.
+    let started = state.registry.request_undeploy_of_model(&model_id)?;
     log.deployment(&started.record.id);
     state.lifecycle.spawn_undeploy(
         started.record.id.clone(),

@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
@@ -12,7 +12,9 @@ use crate::api::generate::{self, Target};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
 use crate::api::{accepting_work, access, body_bytes, views};
-use crate::deployment::record::LucidworksOrigin;
+use crate::auth::Principal;
+use crate::deployment::record::{Deployment, LucidworksOrigin};
+use crate::deployment::registry::{is_deployment_id_form, RegistryError};
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
@@ -42,6 +44,7 @@ pub fn parse_create_request(
         .to_owned();
     check_model_id("modelId", &model_id)?;
     let region = root.string("region")?.unwrap_or_default().to_owned();
+    rules::check_stored_len("region", &region, rules::REGION_MAX_BYTES)?;
     let (min_replicas, max_replicas) = spec_fields::replicas(Some(&root))?;
     let empty = json!({});
     let config_value = match root.value("config") {
@@ -55,6 +58,17 @@ pub fn parse_create_request(
         }
         None => &empty,
     };
+    let config_bytes = serde_json::to_string(config_value).map_or(0, |text| text.len());
+    if config_bytes > rules::CONFIG_MAX_BYTES {
+        return Err(ApiError::from(RuleViolation::new(
+            "OUT_OF_RANGE",
+            "config",
+            format!(
+                "config may be at most {} bytes of JSON, but it has {config_bytes}",
+                rules::CONFIG_MAX_BYTES
+            ),
+        )));
+    }
     let config_object = JsonObject::nested("config", config_value)?;
     let config = &config_object;
     let name = spec_fields::name(config, Some(&model_id))?;
@@ -105,26 +119,77 @@ pub async fn create(
     let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
     accepting_work(&state)?;
     let customer_id = path_params(customer_id)?;
+    customer_access(&principal, &customer_id)?;
+    rules::check_stored_len("customerId", &customer_id, rules::CUSTOMER_ID_MAX_BYTES)?;
     let body = body_bytes(body, state.config.body_limit_bytes)?;
     let request = parse_create_request(&body, &state.catalog)?;
     let origin = LucidworksOrigin {
-        customer_id,
+        customer_id: customer_id.clone(),
         region: request.region,
         config: request.config,
         created_by: principal.subject,
     };
-    let (record, _job) = state.registry.create(request.spec, Some(origin))?;
+    let (record, _job) = state
+        .registry
+        .create(request.spec, Some(origin))
+        .map_err(|error| conflict_for(&state, &customer_id, error))?;
     log.deployment(&record.id);
     state.lifecycle.spawn_deploy(record.id.clone());
     Ok(Json(views::lucidworks_deployment(&record)))
 }
 
 /// Whether `customer` may see a deployment: its own, and those made through other surfaces.
-fn visible_to(customer: &str, record: &crate::deployment::record::Deployment) -> bool {
+fn visible_to(customer: &str, record: &Deployment) -> bool {
     record
         .lucidworks
         .as_ref()
         .is_none_or(|origin| origin.customer_id == customer)
+}
+
+/// A credential bound to customers may act only for them (docs/api.md § Customers).
+fn customer_access(principal: &Principal, customer: &str) -> Result<(), ApiError> {
+    if principal.acts_for(customer) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_SCOPE",
+            "this credential is not bound to the customer in the path",
+        ))
+    }
+}
+
+/// Whether `principal` may predict on a deployment: one of its customers', or one made
+/// through another surface.
+fn predictable_by(principal: &Principal, record: &Deployment) -> bool {
+    record
+        .lucidworks
+        .as_ref()
+        .is_none_or(|origin| principal.acts_for(&origin.customer_id))
+}
+
+/// A deploy conflict as `customer` may see it: with the conflicting deployment's id only
+/// when that deployment is visible to the customer.
+fn conflict_for(state: &SharedState, customer: &str, error: RegistryError) -> ApiError {
+    let conflicting = match &error {
+        RegistryError::DeployInProgress { deployment_id, .. }
+        | RegistryError::AlreadyDeployed { deployment_id, .. }
+        | RegistryError::UndeployInProgress { deployment_id, .. } => deployment_id,
+        _ => return error.into(),
+    };
+    let visible = state
+        .registry
+        .lookup(conflicting)
+        .is_some_and(|s| visible_to(customer, &s.record));
+    if visible {
+        return error.into();
+    }
+    let code = ApiError::from(error).code;
+    ApiError::conflict(
+        code,
+        "this model is already deployed or being deployed on this agent for another \
+         customer; one agent serves one deployment of a model at a time",
+    )
 }
 
 /// `GET /customers/{customerId}/ai/deployments`.
@@ -133,8 +198,9 @@ pub async fn list(
     headers: HeaderMap,
     customer_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
     let customer_id = path_params(customer_id)?;
+    customer_access(&principal, &customer_id)?;
     let all: Vec<Value> = state
         .registry
         .list()
@@ -151,13 +217,18 @@ pub async fn get(
     headers: HeaderMap,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
     let (customer_id, id) = path_params(params)?;
+    customer_access(&principal, &customer_id)?;
     let snapshot = state
         .registry
-        .lookup(&id)
-        .filter(|s| visible_to(&customer_id, &s.record))
-        .ok_or_else(|| ApiError::not_found(format!("no deployment has id or modelId {id:?}")))?;
+        .lookup_where(&id, |record| visible_to(&customer_id, record))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no deployment has id or modelId {}",
+                rules::quoted_excerpt(&id)
+            ))
+        })?;
     Ok(Json(views::lucidworks_deployment(&snapshot.record)))
 }
 
@@ -168,19 +239,20 @@ pub async fn delete(
     headers: HeaderMap,
     params: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
+    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
     accepting_work(&state)?;
     let (customer_id, id) = path_params(params)?;
+    customer_access(&principal, &customer_id)?;
     let visible = state
         .registry
-        .lookup(&id)
-        .is_some_and(|s| visible_to(&customer_id, &s.record));
-    if !visible {
-        return Err(ApiError::not_found(format!(
-            "no deployment has id or modelId {id:?}"
-        )));
-    }
-    let started = state.registry.request_undeploy(&id)?;
+        .lookup_where(&id, |record| visible_to(&customer_id, record))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no deployment has id or modelId {}",
+                rules::quoted_excerpt(&id)
+            ))
+        })?;
+    let started = state.registry.request_undeploy(&visible.record.id)?;
     log.deployment(&started.record.id);
     state.lifecycle.spawn_undeploy(
         started.record.id.clone(),
@@ -199,7 +271,7 @@ pub async fn predict(
     params: Result<Path<(String, String)>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_scope(&state.auth, &headers, access::SCOPE_PREDICT)?;
+    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_PREDICT)?;
     let (use_case, deployment_id) = path_params(params)?;
     if use_case != "passthrough" {
         return Err(ApiError::not_found(format!(
@@ -216,6 +288,19 @@ pub async fn predict(
     };
     let _ = root.value("useCaseConfig");
     log_unknown_keys("lucidworks-prediction", &[&root]);
+    // The path names a deployment id (docs/api.md), of a deployment the credential may
+    // use; any other is "not found", whether or not it exists.
+    let usable = is_deployment_id_form(&deployment_id)
+        && state
+            .registry
+            .lookup_where(&deployment_id, |record| predictable_by(&principal, record))
+            .is_some();
+    if !usable {
+        return Err(ApiError::not_found(format!(
+            "no deployment has id {}",
+            rules::quoted_excerpt(&deployment_id)
+        )));
+    }
     let target: Target = generate::target(&state, &deployment_id, &log)?;
     let params = overrides.apply(&target.deployment.spec.generation, "modelConfig.topP")?;
     let mut generations = Vec::with_capacity(texts.len());
@@ -225,7 +310,7 @@ pub async fn predict(
             seed: "modelConfig.seed",
             prompt: format!("batch[{i}].text"),
         };
-        generations.push(generate::submit(&target, request, &fields)?);
+        generations.push(generate::submit(&target, request, &fields).await?);
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut predictions = Vec::with_capacity(results.len());

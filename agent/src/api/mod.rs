@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod body;
+pub mod body_deadline;
 pub mod generate;
 pub mod health;
 pub mod kore;

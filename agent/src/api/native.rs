@@ -55,10 +55,12 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     access::require_api_key(&state.auth, &headers)?;
     let id = path_id(id)?;
-    let snapshot = state
-        .registry
-        .lookup(&id)
-        .ok_or_else(|| ApiError::not_found(format!("no deployment has id or modelId {id:?}")))?;
+    let snapshot = state.registry.lookup(&id).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no deployment has id or modelId {}",
+            rules::quoted_excerpt(&id)
+        ))
+    })?;
     Ok(Json(views::native_deployment(&snapshot)))
 }
 
@@ -129,7 +131,8 @@ pub struct GenerateBody {
     /// `prompt` was an array: answer with an array.
     pub prompt_was_array: bool,
     pub overrides: spec_fields::GenerationOverrides,
-    pub stream: bool,
+    /// `stream` as given; absent, `Accept: text/event-stream` decides.
+    pub stream: Option<bool>,
 }
 
 /// `{"prompt": str | [str], "parameters": {...}, "stream": bool}`.
@@ -177,7 +180,7 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
         Some(p) => spec_fields::generation_overrides(p)?,
         None => Default::default(),
     };
-    let stream = root.bool("stream")?.unwrap_or(false);
+    let stream = root.bool("stream")?;
     let mut objects = vec![&root];
     objects.extend(parameters.as_ref());
     log_unknown_keys("native-generate", &objects);
@@ -222,7 +225,10 @@ pub async fn generate(
     let id = path_id(id)?;
     let body = body_bytes(body, state.config.body_limit_bytes)?;
     let parsed = parse_generate_body(&body)?;
-    let stream = parsed.stream || wants_event_stream(&headers);
+    // The body's explicit "stream" wins over the Accept header (docs/api.md).
+    let stream = parsed
+        .stream
+        .unwrap_or_else(|| wants_event_stream(&headers));
     if stream && parsed.prompt_was_array {
         return Err(ApiError::from(RuleViolation::new(
             "OUT_OF_RANGE",
@@ -241,7 +247,8 @@ pub async fn generate(
             &target,
             generate::request(&state, prompt, &params, seed),
             &fields("prompt".to_owned()),
-        )?;
+        )
+        .await?;
         let stream_log = log.clone();
         let events = generation
             .into_stream()
@@ -257,11 +264,14 @@ pub async fn generate(
         } else {
             "prompt".to_owned()
         };
-        generations.push(generate::submit(
-            &target,
-            generate::request(&state, prompt, &params, seed),
-            &fields(prompt_field),
-        )?);
+        generations.push(
+            generate::submit(
+                &target,
+                generate::request(&state, prompt, &params, seed),
+                &fields(prompt_field),
+            )
+            .await?,
+        );
     }
     let results = futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut answers = Vec::with_capacity(results.len());

@@ -176,7 +176,8 @@ pub async fn completions(
             &target,
             generate::request(&state, prompt, &params, seed),
             &fields(),
-        )?;
+        )
+        .await?;
         let stream_log = log.clone();
         let chunks = generation.into_stream().map(move |step| {
             let data = match step {
@@ -210,11 +211,14 @@ pub async fn completions(
     }
     let mut generations = Vec::with_capacity(request.prompts.len());
     for prompt in request.prompts {
-        generations.push(generate::submit(
-            &target,
-            generate::request(&state, prompt, &params, seed),
-            &fields(),
-        )?);
+        generations.push(
+            generate::submit(
+                &target,
+                generate::request(&state, prompt, &params, seed),
+                &fields(),
+            )
+            .await?,
+        );
     }
     let results: Vec<Result<GenerateResult, ApiError>> =
         futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;

@@ -44,6 +44,20 @@ impl RequestLog {
     }
 }
 
+/// Longest client request id kept (bytes).
+const REQUEST_ID_MAX_BYTES: usize = 128;
+
+/// A client's request id is kept when it is 1–128 characters of ASCII letters, digits and
+/// `-_.:/+=@`; anything else (quotes, spaces, control characters) could forge log fields,
+/// so the agent generates one instead (docs/api.md § Common rules).
+fn is_acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= REQUEST_ID_MAX_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
+}
+
 /// The middleware.
 pub async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -51,7 +65,7 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| is_acceptable_request_id(v))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
@@ -66,7 +80,9 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     log.with(|f| {
         tracing::info!(
-            request_id = %id,
+            // As a string, so text logs quote it (like `path`): client-controlled values
+            // cannot pose as other fields.
+            request_id = id.as_str(),
             %method,
             path,
             status = response.status().as_u16(),

@@ -136,9 +136,10 @@ impl GenerationOverrides {
                 .clone()
                 .unwrap_or_else(|| defaults.stop_sequences.clone()),
         };
+        // The given value, not its f32 rounding, so the message reports what was sent.
         check_top_p_with_temperature(
             top_p_field,
-            f64::from(merged.top_p),
+            self.top_p.unwrap_or(f64::from(merged.top_p)),
             f64::from(merged.temperature),
         )?;
         Ok(merged)
@@ -148,7 +149,7 @@ impl GenerationOverrides {
 /// maxBatchSize, minReplicas, maxReplicas, scaleUpDelay, scaleDownDelay from `obj` (any may
 /// be absent, and so may `obj`).
 pub fn scaling(obj: Option<&JsonObject<'_>>) -> Result<Scaling, ApiError> {
-    let int = |key: &str| -> Result<Option<(String, i64)>, ApiError> {
+    let int = |key: &str| -> Result<Option<(String, i128)>, ApiError> {
         match obj {
             Some(o) => Ok(o.integer(key)?.map(|v| (o.path_of(key), v))),
             None => Ok(None),

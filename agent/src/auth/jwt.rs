@@ -30,6 +30,9 @@ struct Claims {
     scope: Option<ScopeClaim>,
     #[serde(default)]
     scp: Option<ScopeClaim>,
+    /// The Lucidworks customers the token acts for (a list, or space-separated).
+    #[serde(default)]
+    customers: Option<ScopeClaim>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +57,8 @@ impl ScopeClaim {
 pub struct VerifiedToken {
     pub subject: Option<String>,
     pub scopes: Vec<String>,
+    /// `customers` claim; absent, every customer.
+    pub customers: Option<Vec<String>>,
 }
 
 impl JwtVerifier {
@@ -108,6 +113,7 @@ impl JwtVerifier {
         Ok(VerifiedToken {
             subject: claims.sub,
             scopes,
+            customers: claims.customers.map(ScopeClaim::into_scopes),
         })
     }
 }

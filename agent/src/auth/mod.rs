@@ -53,6 +53,10 @@ pub struct BearerToken {
     pub token: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The Lucidworks customers this token acts for; absent, every customer (an
+    /// operator's token). docs/api.md § Customers.
+    #[serde(default)]
+    pub customers: Option<Vec<String>>,
 }
 
 // Secrets must not reach logs through `{:?}` of the config.
@@ -77,6 +81,7 @@ impl fmt::Debug for BearerToken {
         f.debug_struct("BearerToken")
             .field("token", &"<redacted>")
             .field("scopes", &self.scopes)
+            .field("customers", &self.customers)
             .finish()
     }
 }
@@ -88,6 +93,17 @@ pub struct Principal {
     pub subject: String,
     pub scopes: Vec<String>,
     pub kind: CredentialKind,
+    /// The customers the credential is bound to; `None`: every customer.
+    pub customers: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// Whether the credential may act for `customer`.
+    pub fn acts_for(&self, customer: &str) -> bool {
+        self.customers
+            .as_ref()
+            .is_none_or(|bound| bound.iter().any(|c| c == customer))
+    }
 }
 
 /// Which kind of bearer credential matched.
@@ -102,6 +118,7 @@ pub struct Authenticator {
     api_keys: Vec<SecretDigest>,
     bearer_digests: Vec<SecretDigest>,
     bearer_scopes: Vec<Vec<String>>,
+    bearer_customers: Vec<Option<Vec<String>>>,
     jwt: Option<JwtVerifier>,
 }
 
@@ -127,12 +144,14 @@ impl Authenticator {
         }
         let mut bearer_digests = Vec::with_capacity(cfg.bearer_tokens.len());
         let mut bearer_scopes = Vec::with_capacity(cfg.bearer_tokens.len());
+        let mut bearer_customers = Vec::with_capacity(cfg.bearer_tokens.len());
         for (index, entry) in cfg.bearer_tokens.iter().enumerate() {
             if entry.token.is_empty() {
                 return Err(AuthConfigError::EmptyBearerToken { index });
             }
             bearer_digests.push(digest::sha256(&entry.token));
             bearer_scopes.push(entry.scopes.clone());
+            bearer_customers.push(entry.customers.clone());
         }
         let jwt = match &cfg.jwt_public_key_pem {
             Some(path) => Some(JwtVerifier::load(
@@ -156,6 +175,7 @@ impl Authenticator {
             api_keys,
             bearer_digests,
             bearer_scopes,
+            bearer_customers,
             jwt,
         })
     }
@@ -204,6 +224,7 @@ impl Authenticator {
                 subject: format!("bearer_tokens[{index}]"),
                 scopes: self.bearer_scopes.get(index).cloned().unwrap_or_default(),
                 kind: CredentialKind::StaticToken,
+                customers: self.bearer_customers.get(index).cloned().flatten(),
             });
         }
         match &self.jwt {
@@ -213,6 +234,7 @@ impl Authenticator {
                     subject: verified.subject.unwrap_or_else(|| "jwt".to_owned()),
                     scopes: verified.scopes,
                     kind: CredentialKind::Jwt,
+                    customers: verified.customers,
                 })
             }
             _ => Err(AuthError::Invalid),
@@ -245,10 +267,12 @@ mod tests {
                 BearerToken {
                     token: "manage-token".into(),
                     scopes: vec![SCOPE_MANAGE.into()],
+                    customers: None,
                 },
                 BearerToken {
                     token: "predict-token".into(),
                     scopes: vec![SCOPE_PREDICT.into()],
+                    customers: None,
                 },
             ],
             ..AuthConfig::default()
@@ -380,7 +404,8 @@ mod tests {
                 api_keys: vec!["kg-secret-value".into()],
                 bearer_tokens: vec![BearerToken {
                     token: "tok-secret-value".into(),
-                    scopes: vec![]
+                    scopes: vec![],
+                    customers: None,
                 }],
                 ..AuthConfig::default()
             }

@@ -16,7 +16,8 @@ use crate::gpu::{
     AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, MemoryNeed,
     Placement,
 };
-use crate::model_source::ModelSources;
+use crate::host_paths::HostPaths;
+use crate::model_source::{ModelSources, SourceError};
 use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
 
 /// Everything a deploy needs from the host.
@@ -27,6 +28,8 @@ pub struct Lifecycle {
     pub catalog: Arc<DeviceCatalog>,
     pub policy: AdmissionPolicy,
     pub sources: ModelSources,
+    /// Replaced in failure messages callers see (the log keeps them).
+    pub host_paths: HostPaths,
     /// How long an undeploy waits for in-flight requests.
     pub drain_timeout: Duration,
 }
@@ -41,6 +44,13 @@ impl From<Cancelled> for Stop {
     fn from(_: Cancelled) -> Self {
         Stop::Cancelled
     }
+}
+
+/// A model source that could not be used: its detail (paths included) is logged, the
+/// failure keeps the caller's message.
+fn source_failed(error: &SourceError) -> Stop {
+    tracing::warn!(%error, "model source unusable");
+    failed(error.code(), error.caller_message(), Phase::Fetching)
 }
 
 fn failed(code: &str, message: impl Into<String>, phase: Phase) -> Stop {
@@ -82,7 +92,15 @@ impl Lifecycle {
                     self.registry.finish_undeploy(id);
                 }
             }
-            Err(Stop::Failed(failure)) => {
+            Err(Stop::Failed(mut failure)) => {
+                tracing::warn!(
+                    deployment = %id,
+                    code = %failure.code,
+                    phase = %failure.phase,
+                    detail = %failure.message,
+                    "deploy failed"
+                );
+                failure.message = self.host_paths.redact(&failure.message);
                 if self.registry.fail(id, failure).is_err() {
                     self.registry.finish_undeploy(id);
                 }
@@ -195,7 +213,7 @@ impl Lifecycle {
         let source = self
             .sources
             .resolve(&spec.model_id)
-            .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching))?;
+            .map_err(|e| source_failed(&e))?;
         let sources = self.sources.clone();
         let model_id = spec.model_id.clone();
         let download = tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source));
@@ -203,7 +221,7 @@ impl Lifecycle {
         tokio::select! {
             fetched = download => fetched
                 .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
-                .map_err(|e| failed(e.code(), e.to_string(), Phase::Fetching)),
+                .map_err(|e| source_failed(&e)),
             _ = cancel.wait_for(|cancelled| *cancelled) => Err(Stop::Cancelled),
         }
     }

@@ -9,6 +9,8 @@ use super::spec::DeploymentSpec;
 /// State-store kinds.
 pub const DEPLOYMENTS: &str = "deployments";
 pub const JOBS: &str = "jobs";
+/// Every deployment id starts with this; no modelId may (docs/api.md § Common rules).
+pub const DEPLOYMENT_ID_PREFIX: &str = "dep-";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,7 +71,12 @@ pub struct DockJob {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A fresh id with a prefix: `dep-…`, `ds-…`.
+/// A fresh deployment id, `dep-<uuid>`.
+pub fn new_deployment_id() -> String {
+    format!("{DEPLOYMENT_ID_PREFIX}{}", uuid::Uuid::new_v4())
+}
+
+/// A fresh id with a prefix: `ds-…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }

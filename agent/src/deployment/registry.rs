@@ -13,7 +13,8 @@ use tokio::sync::watch;
 
 use super::phase::{Desired, Failure, Phase};
 use super::record::{
-    new_id, Deployment, DockJob, JobAction, JobStatus, LucidworksOrigin, DEPLOYMENTS, JOBS,
+    new_deployment_id, new_id, Deployment, DockJob, JobAction, JobStatus, LucidworksOrigin,
+    DEPLOYMENTS, DEPLOYMENT_ID_PREFIX, JOBS,
 };
 use super::spec::DeploymentSpec;
 use crate::callback::{CallbackStats, StatusCallback};
@@ -43,7 +44,7 @@ pub enum RegistryError {
         model_id: String,
         deployment_id: String,
     },
-    #[error("no deployment has id or modelId {0:?}")]
+    #[error("no deployment has id or modelId {}", crate::validation::quoted_excerpt(.0))]
     NotFound(String),
     #[error("deployment {deployment_id} is already {phase}")]
     AlreadyUndeployed { deployment_id: String, phase: Phase },
@@ -105,16 +106,36 @@ struct Entries {
 }
 
 impl Entries {
-    /// The deployment `key` names: its id, else the newest deployment of that modelId
-    /// (preferring one not UNDEPLOYED).
+    /// The deployment `key` names where a route takes "id or modelId": a key in the
+    /// deployment-id form (`dep-…`, which no modelId may take) is an id, anything else a
+    /// modelId. Never both, so a modelId cannot reach another model's deployment.
     fn find(&self, key: &str) -> Option<&Entry> {
-        if let Some(entry) = self.deployments.get(key) {
-            return Some(entry);
+        self.find_where(key, |_| true)
+    }
+
+    /// [`find`](Self::find) among the deployments `keep` accepts.
+    fn find_where(&self, key: &str, keep: impl Fn(&Deployment) -> bool) -> Option<&Entry> {
+        if is_deployment_id_form(key) {
+            self.deployments.get(key).filter(|e| keep(&e.record))
+        } else {
+            self.find_model_where(key, keep)
         }
+    }
+
+    /// The newest deployment of `model_id`, preferring one not UNDEPLOYED.
+    fn find_model(&self, model_id: &str) -> Option<&Entry> {
+        self.find_model_where(model_id, |_| true)
+    }
+
+    fn find_model_where(
+        &self,
+        model_id: &str,
+        keep: impl Fn(&Deployment) -> bool,
+    ) -> Option<&Entry> {
         let of_model = self
             .deployments
             .values()
-            .filter(|e| e.record.spec.model_id == key);
+            .filter(|e| e.record.spec.model_id == model_id && keep(&e.record));
         let newest_live = of_model
             .clone()
             .filter(|e| e.record.phase != Phase::Undeployed)
@@ -125,6 +146,11 @@ impl Entries {
     fn find_id(&self, key: &str) -> Option<String> {
         self.find(key).map(|e| e.record.id.clone())
     }
+}
+
+/// Whether `key` has the deployment-id form, `dep-…` (docs/api.md § Common rules).
+pub fn is_deployment_id_form(key: &str) -> bool {
+    key.starts_with(DEPLOYMENT_ID_PREFIX)
 }
 
 pub struct Registry {
@@ -243,7 +269,7 @@ impl Registry {
         }
         let now = Utc::now();
         let record = Deployment {
-            id: new_id("dep"),
+            id: new_deployment_id(),
             spec,
             desired: Desired::Serving,
             phase: Phase::Pending,
@@ -285,12 +311,30 @@ impl Registry {
         Ok((record, job))
     }
 
-    /// Accepts an undeploy of the deployment `key` names: DRAINING, durably.
+    /// Accepts an undeploy of the deployment `key` (id or modelId, by its form) names:
+    /// DRAINING, durably.
     pub fn request_undeploy(&self, key: &str) -> Result<UndeployStart, RegistryError> {
+        self.undeploy_found(key, |entries| entries.find_id(key))
+    }
+
+    /// Accepts an undeploy of the newest deployment of `model_id` (routes whose path
+    /// names a modelId, never a deployment id).
+    pub fn request_undeploy_of_model(
+        &self,
+        model_id: &str,
+    ) -> Result<UndeployStart, RegistryError> {
+        self.undeploy_found(model_id, |entries| {
+            entries.find_model(model_id).map(|e| e.record.id.clone())
+        })
+    }
+
+    fn undeploy_found(
+        &self,
+        key: &str,
+        find: impl FnOnce(&Entries) -> Option<String>,
+    ) -> Result<UndeployStart, RegistryError> {
         let mut entries = self.lock();
-        let id = entries
-            .find_id(key)
-            .ok_or_else(|| RegistryError::NotFound(key.to_owned()))?;
+        let id = find(&entries).ok_or_else(|| RegistryError::NotFound(key.to_owned()))?;
         let entry = entries
             .deployments
             .get(&id)
@@ -519,6 +563,12 @@ impl Registry {
     /// The deployment `key` (id or modelId) names.
     pub fn lookup(&self, key: &str) -> Option<Snapshot> {
         let found = self.lock().find(key).map(parts);
+        found.map(snapshot)
+    }
+
+    /// [`lookup`](Self::lookup) among the deployments `keep` accepts (a customer's own).
+    pub fn lookup_where(&self, key: &str, keep: impl Fn(&Deployment) -> bool) -> Option<Snapshot> {
+        let found = self.lock().find_where(key, keep).map(parts);
         found.map(snapshot)
     }
 

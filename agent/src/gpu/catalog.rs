@@ -221,7 +221,8 @@ impl DeviceCatalog {
                 given: device_type.to_owned(),
             }),
             None => Err(UnknownDeviceType::NotInCatalog {
-                given: device_type.to_owned(),
+                // Echoed in the 422: a huge value is cut.
+                given: crate::validation::excerpt(device_type),
                 allowed: self.names().join(", "),
             }),
         }

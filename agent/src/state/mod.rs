@@ -185,11 +185,16 @@ fn document_names(dir: &Path) -> Result<Vec<String>, StateError> {
         .collect())
 }
 
+/// Directories other parts of the agent keep under the state directory: not document
+/// kinds, and not this store's to scan or warn about. `ctranslate2`: the CTranslate2
+/// conversion cache (docs/ctranslate2.md).
+const OTHER_OWNERS: &[&str] = &["ctranslate2"];
+
 /// Subdirectories of the root that are kinds (not the quarantine, not foreign ones).
 fn kind_dirs(root: &Path) -> Result<Vec<String>, StateError> {
     let mut kinds = Vec::new();
     for (name, file_type) in entry_names(root)? {
-        if !file_type.is_dir() || name == QUARANTINE_DIR {
+        if !file_type.is_dir() || name == QUARANTINE_DIR || OTHER_OWNERS.contains(&name.as_str()) {
             continue;
         }
         if file_name::check_kind(&name).is_ok() {

@@ -22,7 +22,7 @@ use super::scheduler::{Scheduler, SchedulerConfig};
 use super::warm_up::warm_up;
 use crate::model::ContextLimits;
 use crate::text::FinishReason;
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{BoundedEncoding, Tokenizer};
 
 /// How often the supervisor looks at queue pressure and idle replicas.
 const SUPERVISOR_TICK: Duration = Duration::from_millis(10);
@@ -83,6 +83,7 @@ pub enum SubmitError {
     Draining,
     #[error("the prompt has {prompt_tokens} tokens and asks for {max_new_tokens} new ones, but the model allows {limit}")]
     PromptTooLong {
+        /// Counted until the prompt was known not to fit: a lower bound for long prompts.
         prompt_tokens: usize,
         max_new_tokens: usize,
         limit: usize,
@@ -236,10 +237,28 @@ impl Engine {
         if inner.queue.is_closed() {
             return Err(SubmitError::Draining);
         }
-        let prompt_ids = inner
+        // Tokenizing costs time and memory in proportion to the prompt, so it stops once
+        // the prompt is known not to fit: a 1 MB prompt costs what a context's worth does.
+        let budget = inner.prompt_budget(request.max_new_tokens);
+        let prompt_ids = match inner
             .tokenizer
-            .encode(&request.prompt)
-            .map_err(|e| SubmitError::Tokenizer(e.to_string()))?;
+            .encode_at_most(&request.prompt, budget)
+            .map_err(|e| SubmitError::Tokenizer(e.to_string()))?
+        {
+            BoundedEncoding::Ids(ids) => ids,
+            BoundedEncoding::TooLong { at_least } => {
+                let too_long = SubmitError::PromptTooLong {
+                    prompt_tokens: at_least,
+                    max_new_tokens: request.max_new_tokens,
+                    limit: budget,
+                };
+                // check_length names the limit the prompt broke; it always refuses here.
+                return Err(inner
+                    .check_length(at_least, request.max_new_tokens)
+                    .err()
+                    .unwrap_or(too_long));
+            }
+        };
         inner.check_length(prompt_ids.len(), request.max_new_tokens)?;
         // Drawn below 2^63: the seed is reported back so the client can replay the
         // request, and the HTTP APIs take seeds as non-negative signed 64-bit integers.
@@ -355,6 +374,17 @@ impl Drop for Engine {
 }
 
 impl Inner {
+    /// The most prompt tokens a request for `max_new_tokens` may bring.
+    fn prompt_budget(&self, max_new_tokens: usize) -> usize {
+        let limits = self.limits;
+        match limits.max_total_tokens {
+            Some(total) => limits
+                .max_prompt_tokens
+                .min(total.saturating_sub(max_new_tokens)),
+            None => limits.max_prompt_tokens,
+        }
+    }
+
     /// The prompt holds at least one token and, with `max_new_tokens`, fits the model's
     /// context.
     fn check_length(&self, prompt_tokens: usize, max_new_tokens: usize) -> Result<(), SubmitError> {

@@ -135,3 +135,47 @@ fn t5_v1_0_fixture_encodes_its_prompts_like_hugging_face() {
         .collect();
     assert_encodes(&tokenizer, &prompts);
 }
+
+/// `Tokenizer::encode_at_most` refuses long prompts from piece counts; that is sound only
+/// if the pieces' counts add up to the whole text's count, which this checks for both
+/// families on texts with single and repeated spaces, newlines, punctuation and digits.
+#[test]
+fn whitespace_pieces_count_exactly_what_the_whole_text_has() {
+    use runtime::tokenizer::whitespace_pieces;
+    let texts = [
+        "a ".repeat(3000),
+        "The quick brown fox, 12 jumps!  over   the lazy dog.\n\n".repeat(200),
+        "naïve café  über\tstraße — ok?  ".repeat(300),
+        "word".repeat(500) + " tail",
+    ];
+    for model in ["gpt2-tiny", "t5-tiny"] {
+        let tokenizer = tokenizer_of(model);
+        for text in &texts {
+            let whole = tokenizer.count_without_specials(text).expect("encodes");
+            for size in [1, 7, 64, 1000] {
+                let pieces: usize = whitespace_pieces(text, size)
+                    .map(|piece| tokenizer.count_without_specials(piece).expect("encodes"))
+                    .sum();
+                assert_eq!(pieces, whole, "{model}, pieces of {size} bytes");
+            }
+        }
+    }
+}
+
+#[test]
+fn encode_at_most_gives_the_ids_within_the_limit_and_stops_past_it() {
+    use runtime::tokenizer::BoundedEncoding;
+    let tokenizer = tokenizer_of("gpt2-tiny");
+    let short = "hello world";
+    assert_eq!(
+        tokenizer.encode_at_most(short, 100).expect("encodes"),
+        BoundedEncoding::Ids(tokenizer.encode(short).expect("encodes"))
+    );
+    let long = "a ".repeat(500_000);
+    match tokenizer.encode_at_most(&long, 1024).expect("encodes") {
+        BoundedEncoding::TooLong { at_least } => {
+            assert!(at_least > 1024 && at_least < 20_000, "{at_least}")
+        }
+        other => panic!("expected TooLong, got {other:?}"),
+    }
+}

@@ -20,6 +20,9 @@ pub struct AgentConfig {
     pub jwt_public_key: Option<PathBuf>,
     /// Extra top-level TOML lines.
     pub extra: String,
+    /// More bearer tokens, each with both Lucidworks scopes and bound to one customer:
+    /// (token, customer).
+    pub customer_tokens: Vec<(String, String)>,
 }
 
 impl Default for AgentConfig {
@@ -35,6 +38,7 @@ impl Default for AgentConfig {
             drain_timeout_s: 10,
             jwt_public_key: None,
             extra: String::new(),
+            customer_tokens: Vec::new(),
         }
     }
 }
@@ -69,6 +73,13 @@ impl AgentConfig {
         self
     }
 
+    /// Adds a bearer token bound to `customer` (both Lucidworks scopes).
+    pub fn customer_token(mut self, token: &str, customer: &str) -> Self {
+        self.customer_tokens
+            .push((token.to_owned(), customer.to_owned()));
+        self
+    }
+
     pub fn nvml(mut self, library: &Path) -> Self {
         self.nvml_library = Some(library.to_owned());
         self
@@ -90,10 +101,21 @@ impl AgentConfig {
         t.push('\n');
         let _ = writeln!(t, "[auth]");
         let _ = writeln!(t, "api_keys = [\"{API_KEY}\"]");
+        let bound: String = self
+            .customer_tokens
+            .iter()
+            .map(|(token, customer)| {
+                format!(
+                    ", {{ token = {}, scopes = [\"machinelearning.model\", \"machinelearning.predict\"], customers = [{}] }}",
+                    toml_string(token),
+                    toml_string(customer)
+                )
+            })
+            .collect();
         let _ = writeln!(
             t,
             "bearer_tokens = [{{ token = \"{LW_TOKEN}\", scopes = [\"machinelearning.model\", \"machinelearning.predict\"] }}, \
-             {{ token = \"{LW_PREDICT_ONLY}\", scopes = [\"machinelearning.predict\"] }}]"
+             {{ token = \"{LW_PREDICT_ONLY}\", scopes = [\"machinelearning.predict\"] }}{bound}]"
         );
         if let Some(pem) = &self.jwt_public_key {
             let _ = writeln!(t, "jwt_public_key_pem = {}", q(pem));
