@@ -8,6 +8,8 @@ pub mod config;
 pub mod deployment;
 pub mod error;
 pub mod gpu;
+pub mod heartbeat;
+pub mod instance;
 pub mod liveness;
 pub mod local_generate;
 pub mod metrics;

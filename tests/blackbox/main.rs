@@ -10,6 +10,7 @@ mod deploy_parser_props;
 mod device_admission;
 mod generate_surfaces;
 mod health;
+mod heartbeat;
 mod kore_lifecycle;
 mod kore_validation;
 mod lucidworks;

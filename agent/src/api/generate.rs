@@ -102,6 +102,7 @@ pub fn submit(
         }),
         Err(rejection) => {
             metrics::record_outcome(&label, Outcome::Rejected);
+            metrics::record_rejection(&label, &rejection);
             Err(rejected(&target.deployment.id, rejection, fields))
         }
     }

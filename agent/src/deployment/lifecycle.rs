@@ -16,6 +16,7 @@ use crate::gpu::{
     AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, MemoryNeed,
     Placement,
 };
+use crate::instance::HostInstance;
 use crate::model_source::ModelSources;
 use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
 
@@ -29,6 +30,8 @@ pub struct Lifecycle {
     pub sources: ModelSources,
     /// How long an undeploy waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// This host's instance type, when known: a GPU class must name it.
+    pub instance: Arc<HostInstance>,
 }
 
 /// Why a deploy stopped before READY.
@@ -157,6 +160,9 @@ impl Lifecycle {
             .lookup(&spec.device_type)
             .map_err(|e| failed("UNKNOWN_DEVICE_TYPE", e.to_string(), phase))?
             .clone();
+        self.instance
+            .check(&class)
+            .map_err(|e| failed(e.code(), e.to_string(), phase))?;
         // Replicas of a GPU class run on its GPUs unless `[gpu] execution = "cpu"`.
         let host = match class.gpus() {
             Some(gpus) if self.policy.execution == GpuExecution::Cuda => {
