@@ -8,6 +8,7 @@ mod cli_generate;
 mod ctranslate2;
 mod deploy_parser_props;
 mod device_admission;
+mod fleet;
 mod generate_surfaces;
 mod health;
 mod heartbeat;
