@@ -47,11 +47,16 @@ pub struct AgentConfig {
     /// Log lines as "text" (key=value) or "json" (one object per line). The filter comes
     /// from `GPU_AGENT_LOG` (or `RUST_LOG`), default `info`.
     pub log_format: LogFormat,
+    /// This host's EC2 instance type ("g5.xlarge"); empty = unknown (or asked of the
+    /// instance metadata service, `[control_plane] imds`). When known, a deploy whose
+    /// `deviceType` names another instance type is refused (docs/operations.md).
+    pub instance_type: String,
     pub auth: AuthConfig,
     pub gpu: GpuConfig,
     pub batcher: BatcherConfig,
     pub metrics: MetricsConfig,
     pub server: ServerConfig,
+    pub control_plane: ControlPlaneConfig,
     /// modelId → where its weights are.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -68,11 +73,13 @@ impl Default for AgentConfig {
             body_limit_bytes: 1024 * 1024,
             drain_timeout_s: 30,
             log_format: LogFormat::Text,
+            instance_type: String::new(),
             auth: AuthConfig::default(),
             gpu: GpuConfig::default(),
             batcher: BatcherConfig::default(),
             metrics: MetricsConfig::default(),
             server: ServerConfig::default(),
+            control_plane: ControlPlaneConfig::default(),
             models: BTreeMap::new(),
         }
     }
@@ -173,6 +180,39 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[control_plane]`: the node heartbeat, and where the instance type comes from
+/// (docs/operations.md, "Running a fleet").
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlPlaneConfig {
+    /// POST the node's identity, GPUs, health and deployments here; empty = off.
+    pub heartbeat_url: String,
+    /// Seconds between two heartbeats.
+    pub heartbeat_interval_s: u64,
+    /// Sign each heartbeat with HMAC-SHA256 under the key in this file.
+    pub hmac_key_file: Option<PathBuf>,
+    /// The name the node reports; empty = the host name. The DaemonSet sets the node name.
+    pub node_name: String,
+    /// Ask the EC2 instance metadata service (IMDSv2) for the instance type when
+    /// `instance_type` is empty. Never contacted unless set.
+    pub imds: bool,
+    /// Where the instance metadata service answers.
+    pub imds_url: String,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            heartbeat_url: String::new(),
+            heartbeat_interval_s: 30,
+            hmac_key_file: None,
+            node_name: String::new(),
+            imds: false,
+            imds_url: "http://169.254.169.254".to_owned(),
+        }
+    }
+}
+
 impl ServerConfig {
     pub fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_s.max(1))
@@ -180,6 +220,19 @@ impl ServerConfig {
 
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_s.max(1))
+    }
+}
+
+impl ControlPlaneConfig {
+    /// The heartbeat URL, or `None` when the key is empty.
+    pub fn heartbeat(&self) -> Option<&str> {
+        let url = self.heartbeat_url.trim();
+        (!url.is_empty()).then_some(url)
+    }
+
+    /// At least a second, so a zero cannot turn the heartbeat into a busy loop.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs(self.heartbeat_interval_s.max(1))
     }
 }
 
@@ -370,6 +423,41 @@ mod tests {
         assert_eq!(example.body_limit_bytes, defaults.body_limit_bytes);
         assert_eq!(example.drain_timeout_s, defaults.drain_timeout_s);
         assert_eq!(example.server, defaults.server);
+        assert_eq!(example.instance_type, defaults.instance_type);
+        assert_eq!(example.control_plane, defaults.control_plane);
+    }
+
+    #[test]
+    fn instance_type_and_control_plane_keys_take_env_overrides() {
+        let config = AgentConfig::load_with_env(
+            None,
+            env(&[
+                ("GPU_AGENT_INSTANCE_TYPE", "g5.xlarge"),
+                (
+                    "GPU_AGENT_CONTROL_PLANE__HEARTBEAT_URL",
+                    "https://cp.example/nodes",
+                ),
+                ("GPU_AGENT_CONTROL_PLANE__HEARTBEAT_INTERVAL_S", "5"),
+                ("GPU_AGENT_CONTROL_PLANE__NODE_NAME", "ip-10-0-0-1"),
+                ("GPU_AGENT_CONTROL_PLANE__IMDS", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.instance_type, "g5.xlarge");
+        assert_eq!(
+            config.control_plane.heartbeat(),
+            Some("https://cp.example/nodes")
+        );
+        assert_eq!(
+            config.control_plane.heartbeat_interval(),
+            Duration::from_secs(5)
+        );
+        assert_eq!(config.control_plane.node_name, "ip-10-0-0-1");
+        assert!(config.control_plane.imds);
+        let defaults = AgentConfig::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(defaults.control_plane.heartbeat(), None);
+        assert_eq!(defaults.control_plane.heartbeat_interval_s, 30);
+        assert!(!defaults.control_plane.imds);
     }
 
     #[test]

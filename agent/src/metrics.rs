@@ -16,6 +16,7 @@ use crate::deployment::record::Deployment;
 const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// FAILED deployments whose phase series are kept (the most recently changed ones).
 pub const FAILED_PHASE_SERIES_KEPT: usize = 16;
+use crate::serving::SubmitRejection;
 
 pub const REQUESTS_TOTAL: &str = "gpu_agent_requests_total";
 pub const QUEUE_DEPTH: &str = "gpu_agent_queue_depth";
@@ -28,6 +29,13 @@ pub const GENERATED_TOKENS_TOTAL: &str = "gpu_agent_generated_tokens_total";
 pub const DEPLOYMENT_PHASE: &str = "gpu_agent_deployment_phase";
 /// Not in SPEC §7's table; the batcher issue asks for the replica count in metrics too.
 pub const REPLICAS: &str = "gpu_agent_replicas";
+/// Batch slots (each holds one sequence's KV cache) in use over those admitted: running
+/// sequences / (replicas × maxBatchSize). For least-load routers (docs/operations.md).
+pub const SLOT_USAGE_RATIO: &str = "gpu_agent_slot_usage_ratio";
+/// `[batcher] max_queue`, beside the queue depth, so alerts need not know the config.
+pub const QUEUE_CAPACITY: &str = "gpu_agent_queue_capacity";
+/// Requests refused at submission, by `reason` (`queue_full` is the 429).
+pub const REJECTIONS_TOTAL: &str = "gpu_agent_rejections_total";
 
 /// `outcome` label values of [`REQUESTS_TOTAL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +121,18 @@ fn describe() {
     describe_gauge!(QUEUE_DEPTH, "Requests waiting for a batch slot");
     describe_gauge!(RUNNING_SEQUENCES, "Sequences in the running batch");
     describe_gauge!(REPLICAS, "Replicas serving the deployment");
+    describe_gauge!(
+        QUEUE_CAPACITY,
+        "Queued requests a deployment takes before 429"
+    );
+    describe_counter!(
+        REJECTIONS_TOTAL,
+        "Requests refused at submission by reason (queue_full = 429)"
+    );
+    describe_gauge!(
+        SLOT_USAGE_RATIO,
+        "KV cache slots in use over slots allocated (replicas x maxBatchSize), 0 to 1"
+    );
     describe_histogram!(BATCH_SIZE, "Sequences per decode step");
     describe_histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "Submission to first token");
     describe_histogram!(
@@ -190,10 +210,76 @@ pub fn record_batch_size(deployment: &str, sequences: usize) {
     histogram!(BATCH_SIZE, "deployment" => deployment.to_owned()).record(sequences as f64);
 }
 
-/// Queue, batch and replica gauges from a serving deployment's status (refreshed before
-/// rendering).
-pub fn record_serving(deployment: &str, queue_depth: usize, running: usize, replicas: usize) {
+/// `reason` label values of [`REJECTIONS_TOTAL`].
+const REJECTION_REASONS: [&str; 4] = ["queue_full", "draining", "unsupported", "prompt"];
+
+fn rejection_reason(rejection: &SubmitRejection) -> &'static str {
+    match rejection {
+        SubmitRejection::QueueFull { .. } => "queue_full",
+        SubmitRejection::Draining => "draining",
+        SubmitRejection::Unsupported { .. } => "unsupported",
+        SubmitRejection::EmptyPrompt | SubmitRejection::PromptTooLong { .. } => "prompt",
+    }
+}
+
+/// Counts a request refused at submission (beside its `rejected` outcome).
+pub fn record_rejection(deployment: &str, rejection: &SubmitRejection) {
+    counter!(REJECTIONS_TOTAL, "deployment" => deployment.to_owned(), "reason" => rejection_reason(rejection))
+        .increment(1);
+}
+
+/// What a serving deployment's gauges are computed from (refreshed before rendering).
+pub struct ServingGauges {
+    pub queue_depth: usize,
+    pub queue_capacity: usize,
+    pub running: usize,
+    pub replicas: usize,
+    /// Slots per replica.
+    pub max_batch_size: usize,
+}
+
+/// Queue, batch, replica and slot gauges of a serving deployment. Also registers its
+/// rejection counters at 0, so `rate()` over them works before the first refusal.
+pub fn record_serving(deployment: &str, serving: &ServingGauges) {
+    let ServingGauges {
+        queue_depth,
+        queue_capacity,
+        running,
+        replicas,
+        max_batch_size,
+    } = *serving;
+    for reason in REJECTION_REASONS {
+        counter!(REJECTIONS_TOTAL, "deployment" => deployment.to_owned(), "reason" => reason)
+            .increment(0);
+    }
+    gauge!(QUEUE_CAPACITY, "deployment" => deployment.to_owned()).set(queue_capacity as f64);
     gauge!(QUEUE_DEPTH, "deployment" => deployment.to_owned()).set(queue_depth as f64);
     gauge!(RUNNING_SEQUENCES, "deployment" => deployment.to_owned()).set(running as f64);
     gauge!(REPLICAS, "deployment" => deployment.to_owned()).set(replicas as f64);
+    gauge!(SLOT_USAGE_RATIO, "deployment" => deployment.to_owned()).set(slot_usage_ratio(
+        running,
+        replicas,
+        max_batch_size,
+    ));
+}
+
+/// Running sequences over the slots of every replica; 0 with no slots (no replica yet).
+pub fn slot_usage_ratio(running: usize, replicas: usize, max_batch_size: usize) -> f64 {
+    let slots = replicas.saturating_mul(max_batch_size);
+    if slots == 0 {
+        return 0.0;
+    }
+    (running as f64 / slots as f64).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_usage_ratio;
+
+    #[test]
+    fn slot_usage_is_running_over_replicas_times_batch_size() {
+        assert_eq!(slot_usage_ratio(3, 2, 4), 0.375);
+        assert_eq!(slot_usage_ratio(8, 2, 4), 1.0);
+        assert_eq!(slot_usage_ratio(0, 0, 4), 0.0);
+    }
 }

@@ -71,6 +71,8 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("invalid device-class catalog: {0}")]
     Catalog(#[from] crate::gpu::CatalogError),
+    #[error(transparent)]
+    Heartbeat(#[from] crate::heartbeat::HeartbeatConfigError),
     #[error("serving HTTP failed: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -121,6 +123,7 @@ impl AppState {
             ),
             sources,
             drain_timeout: config.drain_timeout(),
+            instance: crate::instance::HostInstance::from_config(&config),
         });
         Ok(Arc::new(AppState {
             config: Arc::new(config),
@@ -188,6 +191,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // The node heartbeat and the instance-type lookup run on their own tasks (docs/operations.md).
+    crate::heartbeat::spawn(&state)?;
+    crate::instance::spawn_imds_lookup(Arc::clone(&state.lifecycle.instance), &state.config);
     // Restore before the first request is read: the listener is already bound, so early
     // clients wait in its backlog (milliseconds: restoring reads the state files and starts
     // the redeploys in the background) instead of racing the restore and being told 503.

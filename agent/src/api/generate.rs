@@ -108,6 +108,7 @@ pub async fn submit(
         }),
         Err(rejection) => {
             metrics::record_outcome(&label, Outcome::Rejected);
+            metrics::record_rejection(&label, &rejection);
             Err(rejected(&target.deployment.id, rejection, fields))
         }
     }

@@ -92,9 +92,13 @@ pub async fn metrics(
         if let Some(serving) = &snapshot.serving {
             crate::metrics::record_serving(
                 &snapshot.record.spec.model_id,
-                serving.queue_depth,
-                serving.running,
-                serving.replicas.len(),
+                &crate::metrics::ServingGauges {
+                    queue_depth: serving.queue_depth,
+                    queue_capacity: state.config.batcher.max_queue,
+                    running: serving.running,
+                    replicas: serving.replicas.len(),
+                    max_batch_size: snapshot.record.spec.scaling.max_batch_size as usize,
+                },
             );
         }
     }

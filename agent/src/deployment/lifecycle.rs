@@ -17,6 +17,7 @@ use crate::gpu::{
     Placement,
 };
 use crate::host_paths::HostPaths;
+use crate::instance::HostInstance;
 use crate::model_source::{ModelSources, SourceError};
 use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
 
@@ -32,6 +33,8 @@ pub struct Lifecycle {
     pub host_paths: HostPaths,
     /// How long an undeploy waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// This host's instance type, when known: a GPU class must name it.
+    pub instance: Arc<HostInstance>,
 }
 
 /// Why a deploy stopped before READY.
@@ -175,6 +178,9 @@ impl Lifecycle {
             .lookup(&spec.device_type)
             .map_err(|e| failed("UNKNOWN_DEVICE_TYPE", e.to_string(), phase))?
             .clone();
+        self.instance
+            .check(&class)
+            .map_err(|e| failed(e.code(), e.to_string(), phase))?;
         // Replicas of a GPU class run on its GPUs unless `[gpu] execution = "cpu"`.
         let host = match class.gpus() {
             Some(gpus) if self.policy.execution == GpuExecution::Cuda => {

@@ -29,6 +29,7 @@ pub use device::{
 };
 pub use gauges::{
     describe_gpu_gauges, record_gpu_gauges, GPU_MEMORY_TOTAL_BYTES, GPU_MEMORY_USED_BYTES,
+    NVML_AVAILABLE,
 };
 pub use inventory::GpuInventory;
 pub use placement::{next_gpu, ExecutionDevice, GpuCapacity, Placement, ReplicaDevice};
