@@ -9,9 +9,9 @@ use axum::Json;
 use serde_json::json;
 
 use crate::api::access;
+use crate::app_state::SharedState;
 use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
 use crate::gpu::{record_gpu_gauges, InventoryView};
-use crate::server::SharedState;
 
 /// `GET /healthz`: 200 while the process serves HTTP.
 pub async fn healthz() -> Json<serde_json::Value> {

@@ -13,10 +13,10 @@ use crate::api::body::{log_unknown_keys, parse_object, JsonObject};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
 use crate::api::{accepting_work, access, body_bytes, views};
+use crate::app_state::SharedState;
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
-use crate::server::SharedState;
 use crate::validation::{check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Parses and validates a Kore deploy: the path's modelId, `?modelType=` and the body.

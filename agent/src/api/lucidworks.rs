@@ -12,11 +12,11 @@ use crate::api::generate::{self, Target};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
 use crate::api::{accepting_work, access, body_bytes, views};
+use crate::app_state::SharedState;
 use crate::deployment::record::LucidworksOrigin;
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
-use crate::server::SharedState;
 use crate::validation::{self as rules, check_model_id, RuleViolation};
 
 /// A validated create request.

@@ -10,6 +10,7 @@ pub mod lucidworks;
 pub mod native;
 pub mod openai;
 pub mod request_log;
+mod router;
 pub mod spec_fields;
 pub mod views;
 
@@ -19,7 +20,9 @@ use axum::http::{StatusCode, Uri};
 
 use crate::deployment::registry::{NotServing, RegistryError};
 use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
-use crate::server::AppState;
+
+use crate::app_state::AppState;
+pub use router::router;
 
 /// The body, or 413 past the configured limit.
 pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {

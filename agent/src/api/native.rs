@@ -12,16 +12,16 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
+use runtime::batcher::Completion;
 use serde_json::{json, Value};
 
 use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
 use crate::api::generate::{self, Step};
 use crate::api::request_log::RequestLog;
 use crate::api::{accepting_work, access, body_bytes, kore, spec_fields, views};
+use crate::app_state::SharedState;
 use crate::deployment::spec::ModelType;
 use crate::error::ApiError;
-use crate::server::SharedState;
-use crate::serving::GenerateResult;
 use crate::validation::{self as rules, check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Interval of SSE keep-alive comments, so proxies keep idle streams open.
@@ -190,7 +190,7 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
 }
 
 /// The native result object.
-pub fn result_json(result: &GenerateResult) -> Value {
+pub fn result_json(result: &Completion) -> Value {
     json!({
         "text": result.text,
         "tokens": result.tokens,

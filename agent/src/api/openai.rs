@@ -12,6 +12,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
+use runtime::batcher::Completion;
+use runtime::text::FinishReason;
 use serde_json::{json, Value};
 
 use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
@@ -20,9 +22,8 @@ use crate::api::native::SSE_KEEP_ALIVE;
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::GenerationOverrides;
 use crate::api::{access, body_bytes};
+use crate::app_state::SharedState;
 use crate::error::ApiError;
-use crate::server::SharedState;
-use crate::serving::{FinishReason, GenerateResult};
 use crate::validation::{self as rules, check_stop_sequences, RuleViolation};
 
 /// A parsed completions request.
@@ -216,7 +217,7 @@ pub async fn completions(
             &fields(),
         )?);
     }
-    let results: Vec<Result<GenerateResult, ApiError>> =
+    let results: Vec<Result<Completion, ApiError>> =
         futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut choices = Vec::with_capacity(results.len());
     let (mut prompt_tokens, mut completion_tokens) = (0, 0);

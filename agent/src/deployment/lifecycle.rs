@@ -17,12 +17,13 @@ use crate::gpu::{
     Placement,
 };
 use crate::model_source::ModelSources;
-use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
+use crate::runtime_backend::RuntimeBackend;
+use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingHandle};
 
 /// Everything a deploy needs from the host.
 pub struct Lifecycle {
     pub registry: Arc<Registry>,
-    pub backend: Arc<dyn ServingBackend>,
+    pub backend: Arc<RuntimeBackend>,
     pub inventory: Arc<GpuInventory>,
     pub catalog: Arc<DeviceCatalog>,
     pub policy: AdmissionPolicy,
@@ -95,7 +96,7 @@ impl Lifecycle {
         &self,
         id: &str,
         spec: &DeploymentSpec,
-    ) -> Result<Arc<dyn ServingHandle>, Stop> {
+    ) -> Result<Arc<ServingHandle>, Stop> {
         self.registry.advance(id, Phase::CheckingDevice)?;
         // Memory fit needs the checkpoint; when it is already on disk (a local source or a
         // cached download) the estimate is exact now, otherwise it is checked after FETCHING.
@@ -213,7 +214,7 @@ impl Lifecycle {
     pub fn spawn_undeploy(
         self: &Arc<Self>,
         id: String,
-        handle: Option<Arc<dyn ServingHandle>>,
+        handle: Option<Arc<ServingHandle>>,
         deploy_running: bool,
     ) {
         if deploy_running && handle.is_none() {
@@ -228,7 +229,7 @@ impl Lifecycle {
         });
     }
 
-    async fn drain(&self, handle: Arc<dyn ServingHandle>) {
+    async fn drain(&self, handle: Arc<ServingHandle>) {
         let timeout = self.drain_timeout;
         let drained = tokio::task::spawn_blocking(move || handle.drain(timeout)).await;
         if !matches!(drained, Ok(true)) {

@@ -44,6 +44,38 @@ pub enum GenerateError {
     Model(String),
 }
 
+impl GenerateError {
+    /// The code a client sees: whether to retry later with a longer budget, or report a
+    /// failure of the deployment.
+    pub fn code(&self) -> FailureCode {
+        match self {
+            GenerateError::DeadlineExceeded => FailureCode::DeadlineExceeded,
+            GenerateError::ReplicaStopped(_) | GenerateError::Model(_) => {
+                FailureCode::GenerationFailed
+            }
+        }
+    }
+}
+
+/// The stable code of a [`GenerateError`], as the HTTP error bodies spell it
+/// (`docs/api.md`, error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The request passed its deadline (`[batcher] request_timeout_s`).
+    DeadlineExceeded,
+    /// The model or its replica failed while generating.
+    GenerationFailed,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            FailureCode::GenerationFailed => "GENERATION_FAILED",
+        }
+    }
+}
+
 /// What the batcher sends a request's receiver, in order: zero or more `Token`s, then
 /// exactly one `Finished` or `Failed`.
 #[derive(Debug, Clone, PartialEq)]
