@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod body;
+pub mod extract;
 pub mod generate;
 pub mod health;
 pub mod kore;
@@ -14,8 +15,6 @@ mod router;
 pub mod spec_fields;
 pub mod views;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, Uri};
 
 use crate::deployment::registry::{NotServing, RegistryError};
@@ -23,17 +22,6 @@ use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
 
 use crate::app_state::AppState;
 pub use router::router;
-
-/// The body, or 413 past the configured limit.
-pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(limit)
-        } else {
-            ApiError::malformed(format!("the request body could not be read: {rejection}"))
-        }
-    })
-}
 
 /// 503 once the agent is draining for shutdown, and before persisted deployments are
 /// restored (a deploy accepted then could race its own restored record). `server::run`
