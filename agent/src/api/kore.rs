@@ -1,4 +1,5 @@
-//! Kore.ai-compatible deployment API (SPEC §2.1): deploy, undeploy, dock-status.
+//! Kore.ai-compatible deployment API: deploy, undeploy, dock-status (`docs/api.md`,
+//! Kore-style deployment API).
 
 use std::collections::BTreeMap;
 

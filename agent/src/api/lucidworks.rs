@@ -1,4 +1,5 @@
-//! Lucidworks-compatible deployment and prediction API (SPEC §2.2).
+//! Lucidworks-compatible deployment and prediction API (`docs/api.md`, Lucidworks-style
+//! API).
 
 use axum::extract::State;
 use axum::{Extension, Json};

@@ -1,5 +1,5 @@
-//! Native API (SPEC §2.3): deployments with full status, and generation (JSON or SSE).
-//! `{id}` is a deployment id or a modelId.
+//! Native API (`docs/api.md`, Native API): deployments with full status, and generation
+//! (JSON or SSE). `{id}` is a deployment id or a modelId.
 
 use std::convert::Infallible;
 use std::time::Duration;

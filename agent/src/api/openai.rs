@@ -1,4 +1,4 @@
-//! OpenAI-compatible `POST /v1/completions` (SPEC §2.3), streaming included. `model` is a
+//! OpenAI-compatible `POST /v1/completions` (`docs/api.md`), streaming included. `model` is a
 //! deployment id or modelId. Parameters the request leaves out take the deployment's
 //! hyperParameters (not OpenAI's defaults): the deployment owner chose them.
 
