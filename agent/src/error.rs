@@ -1,4 +1,4 @@
-//! The one error shape every HTTP surface answers with (SPEC §2):
+//! The one error shape every HTTP surface answers with (`docs/api.md`, Common rules):
 //! `{"error": {"code", "message", "field"}}` with a fitting status.
 
 use std::time::Duration;

@@ -17,9 +17,9 @@ use serde::Serialize;
 use sha2::Sha256;
 use thiserror::Error;
 
+use crate::app_state::SharedState;
 use crate::deployment::phase::{Failure, Phase};
 use crate::gpu::InventoryView;
-use crate::server::SharedState;
 
 /// The signature header: `sha256=<hex HMAC-SHA256 of the body>`.
 pub const SIGNATURE_HEADER: &str = "X-Gpu-Agent-Signature";

@@ -2,6 +2,7 @@
 //! these modules.
 
 pub mod api;
+pub mod app_state;
 pub mod auth;
 pub mod callback;
 pub mod config;

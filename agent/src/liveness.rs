@@ -35,6 +35,16 @@ impl Liveness {
     /// True when the runtime ticked and every serving deployment's loops beat since the
     /// previous call. A deployment seen for the first time counts as progressing.
     pub fn progressed(&mut self) -> bool {
+        let serving = self
+            .registry
+            .handles()
+            .into_iter()
+            .map(|(id, handle)| (id, handle.heartbeat()));
+        self.progressed_with(serving)
+    }
+
+    /// [`Self::progressed`], given the heartbeat of each serving deployment by id.
+    fn progressed_with(&mut self, serving: impl IntoIterator<Item = (String, u64)>) -> bool {
         let runtime = self.runtime.count();
         let mut alive = runtime != self.last_runtime;
         if !alive {
@@ -42,8 +52,7 @@ impl Liveness {
         }
         self.last_runtime = runtime;
         let mut seen = HashMap::new();
-        for (id, handle) in self.registry.handles() {
-            let beat = handle.heartbeat();
+        for (id, beat) in serving {
             if self.last_serving.get(&id).is_some_and(|last| *last == beat) {
                 tracing::error!(deployment = %id, "serving loop made no progress since the last watchdog check");
                 alive = false;
@@ -68,83 +77,41 @@ pub fn spawn_runtime_heartbeat(heartbeat: Heartbeat, period: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     use super::*;
     use crate::callback::StatusCallback;
-    use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
-    use crate::serving::{
-        GenerateEvent, GenerateRequest, ServingHandle, ServingStatus, SubmitRejection,
-    };
     use crate::state::StateStore;
 
-    /// A serving handle whose loop count the test moves by hand.
-    #[derive(Default)]
-    struct Loop(AtomicU64);
-
-    impl ServingHandle for Loop {
-        fn submit(
-            &self,
-            _request: GenerateRequest,
-        ) -> Result<tokio::sync::mpsc::UnboundedReceiver<GenerateEvent>, SubmitRejection> {
-            Err(SubmitRejection::Draining)
-        }
-
-        fn status(&self) -> ServingStatus {
-            ServingStatus {
-                backend: "test".to_owned(),
-                compute_type: "none".to_owned(),
-                replicas: Vec::new(),
-                queue_depth: 0,
-                running: 0,
-                events: Vec::new(),
-                ..ServingStatus::default()
-            }
-        }
-
-        fn drain(&self, _timeout: Duration) -> bool {
-            true
-        }
-
-        fn heartbeat(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
-
-    fn spec() -> DeploymentSpec {
-        DeploymentSpec::example("cpu", BackendKind::Candle, Quantization::Default)
-    }
-
-    /// A registry holding one READY deployment served by `serving`.
-    fn serving(dir: &std::path::Path, serving: Arc<Loop>) -> Arc<Registry> {
-        let (store, _) = StateStore::open(dir).expect("state store");
-        let registry = Arc::new(Registry::new(store, StatusCallback::new(None)));
-        let (record, _) = registry.create(spec(), None).expect("deploy accepted");
-        if registry.ready(&record.id, serving).is_err() {
-            panic!("the deployment became READY");
-        }
-        registry
+    /// The heartbeats of one serving deployment whose loop count the test moves by hand.
+    fn serving(beat: u64) -> [(String, u64); 1] {
+        [("deployment-1".to_owned(), beat)]
     }
 
     #[test]
     fn progress_needs_both_the_runtime_and_every_serving_loop_to_move() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let serving_loop = Arc::new(Loop::default());
+        let (store, _) = StateStore::open(dir.path()).expect("state store");
+        let registry = Arc::new(Registry::new(store, StatusCallback::new(None)));
         let runtime = Heartbeat::new();
-        let registry = serving(dir.path(), Arc::clone(&serving_loop));
+        let mut serving_loop = 0;
         let mut liveness = Liveness::new(registry, runtime.clone());
 
         runtime.beat();
         assert!(
-            liveness.progressed(),
+            liveness.progressed_with(serving(serving_loop)),
             "a deployment seen for the first time counts as progressing"
         );
         runtime.beat();
-        assert!(!liveness.progressed(), "the serving loop is stuck");
-        serving_loop.0.fetch_add(1, Ordering::SeqCst);
-        assert!(!liveness.progressed(), "the runtime is stuck");
+        assert!(
+            !liveness.progressed_with(serving(serving_loop)),
+            "the serving loop is stuck"
+        );
+        serving_loop += 1;
+        assert!(
+            !liveness.progressed_with(serving(serving_loop)),
+            "the runtime is stuck"
+        );
         runtime.beat();
-        serving_loop.0.fetch_add(1, Ordering::SeqCst);
-        assert!(liveness.progressed());
+        serving_loop += 1;
+        assert!(liveness.progressed_with(serving(serving_loop)));
     }
 }

@@ -40,7 +40,8 @@ pub struct LocalResult {
     pub tokens: Vec<u32>,
     pub prompt_tokens: Vec<u32>,
     pub finish_reason: &'static str,
-    pub seed: u64,
+    /// Always present here: the CLI runs candle, whose seeded draws replay.
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

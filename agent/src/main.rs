@@ -175,8 +175,11 @@ fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         let inventory = Arc::new(gpu_agent::gpu::GpuInventory::open(
             config.gpu.nvml_library.clone(),
         ));
-        let backend = gpu_agent::serving::runtime_backend(&config, Arc::clone(&inventory));
-        let state = gpu_agent::server::AppState::open(config, backend, inventory)?;
+        let backend = Arc::new(gpu_agent::runtime_backend::RuntimeBackend::new(
+            &config,
+            Arc::clone(&inventory),
+        ));
+        let state = gpu_agent::app_state::AppState::open(config, backend, inventory)?;
         gpu_agent::server::run(state, listener, termination()).await?;
         tracing::info!("gpu-agent stopped");
         Ok(())

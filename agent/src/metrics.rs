@@ -16,6 +16,8 @@ use crate::deployment::record::Deployment;
 const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// FAILED deployments whose phase series are kept (the most recently changed ones).
 pub const FAILED_PHASE_SERIES_KEPT: usize = 16;
+use runtime::batcher::SubmitError;
+
 use crate::serving::SubmitRejection;
 
 pub const REQUESTS_TOTAL: &str = "gpu_agent_requests_total";
@@ -215,10 +217,14 @@ const REJECTION_REASONS: [&str; 4] = ["queue_full", "draining", "unsupported", "
 
 fn rejection_reason(rejection: &SubmitRejection) -> &'static str {
     match rejection {
-        SubmitRejection::QueueFull { .. } => "queue_full",
-        SubmitRejection::Draining => "draining",
-        SubmitRejection::Unsupported { .. } => "unsupported",
-        SubmitRejection::EmptyPrompt | SubmitRejection::PromptTooLong { .. } => "prompt",
+        SubmitRejection::Engine(SubmitError::QueueFull { .. }) => "queue_full",
+        SubmitRejection::Engine(SubmitError::Draining) => "draining",
+        SubmitRejection::SeedNotHonoured | SubmitRejection::Engine(SubmitError::Tokenizer(_)) => {
+            "unsupported"
+        }
+        SubmitRejection::Engine(SubmitError::EmptyPrompt | SubmitError::PromptTooLong { .. }) => {
+            "prompt"
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! The serving backend the binary runs: the runtime's engine (continuous batcher over
-//! candle models, or per-call batching over CTranslate2) behind the control plane's
-//! [`ServingBackend`] seam. This module translates; it holds no tensors.
+//! How the agent loads a deployment onto the runtime's engine (continuous batcher over
+//! candle models, or per-call batching over CTranslate2): conversion, replica placement,
+//! dtype choice. It returns a [`ServingHandle`]; it holds no tensors.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,22 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runtime::batcher::{
-    Completion, Engine, EngineConfig, EngineStats, Event, GenerateError, LoadedReplica,
-    ReplicaLoader, ReplicaModel, SamplingParams, StartStep, SubmitError, SubmitRequest,
+    Engine, EngineConfig, LoadedReplica, ReplicaLoader, ReplicaModel, StartStep,
 };
 use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization};
 use runtime::model::{Architecture, Model, Target};
 use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
-use tokio::sync::mpsc::{self, UnboundedReceiver};
 
 use crate::config::{AgentConfig, BatcherConfig};
 use crate::deployment::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
 use crate::serving::{
-    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
-    LoadProgress, LoadStep, ReplicaStatus, RequestField, ResolvedModel, ServingBackend,
-    ServingHandle, ServingStatus, SubmitRejection,
+    LoadFailure, LoadProgress, LoadStep, ResolvedModel, ServingHandle, ServingStatus,
 };
 
 /// Builds engines for deployments.
@@ -85,14 +81,17 @@ impl RuntimeBackend {
     }
 }
 
-impl ServingBackend for RuntimeBackend {
-    fn load(
+impl RuntimeBackend {
+    /// Blocking: converts if needed, loads `placement.initial(minReplicas)` replicas,
+    /// runs a warm-up generation on each, and returns once all of them serve. The lifecycle
+    /// calls it from `spawn_blocking`.
+    pub fn load(
         &self,
         model: &ResolvedModel,
         spec: &DeploymentSpec,
         placement: &Placement,
         progress: &dyn LoadProgress,
-    ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
+    ) -> Result<Arc<ServingHandle>, LoadFailure> {
         let dir = ModelDir::open(&model.dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         crate::validation::check_defaults_fit(
@@ -171,13 +170,11 @@ impl ServingBackend for RuntimeBackend {
                 LoadFailure::new("WARMUP_FAILED", e.to_string())
             }
         })?;
-        Ok(Arc::new(RuntimeHandle {
+        Ok(Arc::new(ServingHandle::new(
             engine,
             status,
-            // CTranslate2 keeps one random generator per worker thread, seeded once per
-            // process, so a per-request seed cannot be honoured there.
-            honours_seeds: spec.backend == BackendKind::Candle,
-        }))
+            spec.backend == BackendKind::Candle,
+        )))
     }
 }
 
@@ -314,174 +311,5 @@ pub(crate) fn ct2_device(
             minor: cc.minor,
         },
         _ => Ct2Device::Cpu,
-    }
-}
-
-/// A serving deployment: its engine and what it reports about itself.
-struct RuntimeHandle {
-    engine: Engine,
-    status: ServingStatus,
-    honours_seeds: bool,
-}
-
-impl ServingHandle for RuntimeHandle {
-    fn submit(
-        &self,
-        request: GenerateRequest,
-    ) -> Result<UnboundedReceiver<GenerateEvent>, SubmitRejection> {
-        if !self.honours_seeds && request.seed.is_some() && request.temperature > 0.0 {
-            return Err(SubmitRejection::Unsupported {
-                field: RequestField::Seed,
-                message: "this deployment runs on CTranslate2, whose sampling cannot be seeded \
-                          per request; omit seed, use temperature 0, or deploy with \
-                          optimizationType \"\" (candle)"
-                    .into(),
-            });
-        }
-        let max_tokens = request.max_tokens;
-        let events = self
-            .engine
-            .submit(SubmitRequest {
-                prompt: request.prompt,
-                sampling: SamplingParams {
-                    temperature: request.temperature,
-                    top_k: request.top_k as usize,
-                    top_p: request.top_p,
-                },
-                max_new_tokens: max_tokens as usize,
-                stop: request.stop,
-                seed: request.seed,
-                timeout: Some(request.timeout),
-            })
-            .map_err(|e| match e {
-                SubmitError::QueueFull { capacity } => SubmitRejection::QueueFull { capacity },
-                SubmitError::Draining => SubmitRejection::Draining,
-                SubmitError::PromptTooLong {
-                    prompt_tokens,
-                    limit,
-                    ..
-                } => SubmitRejection::PromptTooLong {
-                    prompt_tokens,
-                    max_tokens,
-                    limit,
-                },
-                SubmitError::EmptyPrompt => SubmitRejection::EmptyPrompt,
-                SubmitError::Tokenizer(message) => SubmitRejection::Unsupported {
-                    field: RequestField::Prompt,
-                    message,
-                },
-            })?;
-        Ok(forward(events, self.honours_seeds))
-    }
-
-    fn status(&self) -> ServingStatus {
-        let stats = self.engine.stats();
-        ServingStatus {
-            replicas: replica_statuses(&stats),
-            queue_depth: stats.queue_depth,
-            running: stats.running,
-            events: stats
-                .events
-                .iter()
-                .map(|e| format!("{} (replicas: {})", e.reason, e.replicas))
-                .collect(),
-            ..self.status.clone()
-        }
-    }
-
-    fn drain(&self, timeout: Duration) -> bool {
-        self.engine.drain(timeout)
-    }
-
-    fn heartbeat(&self) -> u64 {
-        self.engine.heartbeat()
-    }
-}
-
-fn replica_statuses(stats: &EngineStats) -> Vec<ReplicaStatus> {
-    stats
-        .replicas
-        .iter()
-        .map(|r| ReplicaStatus {
-            device: r.device.clone(),
-            gpu: r.gpu,
-            running: r.running,
-            queued: 0,
-        })
-        .collect()
-}
-
-/// Relays the runtime's events in the control plane's terms. When the caller drops its
-/// receiver the relay ends and drops the runtime's, which cancels the request.
-fn forward(
-    mut events: runtime::batcher::EventReceiver,
-    honours_seeds: bool,
-) -> UnboundedReceiver<GenerateEvent> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let relay = async move {
-        loop {
-            tokio::select! {
-                _ = sender.closed() => break,
-                event = events.recv() => match event {
-                    Some(event) => {
-                        let last = !matches!(event, Event::Token { .. });
-                        if sender.send(translate(event, honours_seeds)).is_err() || last {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-            }
-        }
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn(relay);
-        }
-        Err(_) => {
-            // Outside an async context (a blocking caller): relay on a small thread.
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().build();
-                if let Ok(runtime) = runtime {
-                    runtime.block_on(relay);
-                }
-            });
-        }
-    }
-    receiver
-}
-
-fn translate(event: Event, honours_seeds: bool) -> GenerateEvent {
-    match event {
-        Event::Token { id, text } => GenerateEvent::Token { id, text },
-        Event::Finished(completion) => GenerateEvent::Finished(result(completion, honours_seeds)),
-        Event::Failed(error) => GenerateEvent::Failed(failure(error)),
-    }
-}
-
-/// A seed is reported only where sending it back replays the request (docs/api.md).
-fn result(completion: Completion, honours_seeds: bool) -> GenerateResult {
-    GenerateResult {
-        text: completion.text,
-        tokens: completion.tokens,
-        finish_reason: match completion.finish_reason {
-            runtime::text::FinishReason::Length => FinishReason::Length,
-            runtime::text::FinishReason::StopSequence => FinishReason::StopSequence,
-            runtime::text::FinishReason::Eos => FinishReason::Eos,
-        },
-        prompt_tokens: completion.prompt_tokens,
-        seed: honours_seeds.then_some(completion.seed),
-    }
-}
-
-fn failure(error: GenerateError) -> GenerateFailure {
-    let code = match error {
-        GenerateError::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        GenerateError::ReplicaStopped(_) => "REPLICA_STOPPED",
-        GenerateError::Model(_) => "GENERATION_FAILED",
-    };
-    GenerateFailure {
-        code: code.to_owned(),
-        message: error.to_string(),
     }
 }

@@ -1,189 +1,17 @@
-//! The agent process: shared state, routes, start-up (restore, READY=1), the watchdog
-//! feed, and shutdown (readiness off, new work refused, in-flight work drained, exit).
+//! The agent process: start-up (restore, READY=1), the watchdog feed, and shutdown
+//! (readiness off, new work refused, in-flight work drained, exit).
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::Router;
-use metrics_exporter_prometheus::PrometheusHandle;
-use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::api::body_deadline::BodyDeadline;
-use crate::api::{self, health, kore, lucidworks, native, openai};
-use crate::auth::Authenticator;
-use crate::callback::StatusCallback;
-use crate::config::AgentConfig;
-use crate::deployment::lifecycle::Lifecycle;
-use crate::deployment::registry::Registry;
-use crate::gpu::{record_gpu_gauges, AdmissionPolicy, DeviceCatalog, GpuInventory};
-use crate::host_paths::HostPaths;
+use crate::api::router;
+use crate::app_state::{SharedState, StartError};
+use crate::gpu::record_gpu_gauges;
 use crate::liveness::{self, Liveness};
-use crate::model_source::ModelSources;
-use crate::serving::ServingBackend;
-use crate::state::StateStore;
 use crate::systemd::{self, Heartbeat, Watchdog, WatchdogTask};
-
-/// Everything the handlers share.
-pub struct AppState {
-    pub config: Arc<AgentConfig>,
-    pub registry: Arc<Registry>,
-    pub lifecycle: Arc<Lifecycle>,
-    pub auth: Authenticator,
-    pub catalog: Arc<DeviceCatalog>,
-    pub inventory: Arc<GpuInventory>,
-    /// Absent when another recorder was installed first (in-process tests).
-    pub metrics: Option<PrometheusHandle>,
-    pub status: AgentStatus,
-}
-
-pub type SharedState = Arc<AppState>;
-
-/// Process-wide readiness flags.
-#[derive(Default)]
-pub struct AgentStatus {
-    /// Persisted deployments have been reloaded (and their redeploys started).
-    restored: AtomicBool,
-    /// SIGTERM received: readiness is off and new work is refused.
-    draining: AtomicBool,
-}
-
-impl AgentStatus {
-    pub fn is_restored(&self) -> bool {
-        self.restored.load(Ordering::SeqCst)
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error("cannot open the state directory: {0}")]
-    State(#[from] crate::state::StateError),
-    #[error("invalid [auth] configuration: {0}")]
-    Auth(#[from] crate::auth::AuthConfigError),
-    #[error("invalid device-class catalog: {0}")]
-    Catalog(#[from] crate::gpu::CatalogError),
-    #[error(transparent)]
-    Heartbeat(#[from] crate::heartbeat::HeartbeatConfigError),
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
-}
-
-impl AppState {
-    /// Opens the state store (quarantining corrupt records) and loads auth and the catalog,
-    /// beside the NVML inventory the caller opened (the serving backend reads the same one).
-    /// Deployments are not restored yet: [`run`] does that before it serves the first request.
-    pub fn open(
-        config: AgentConfig,
-        backend: Arc<dyn ServingBackend>,
-        inventory: Arc<GpuInventory>,
-    ) -> Result<SharedState, StartError> {
-        let (store, quarantined) = StateStore::open(&config.state_dir)?;
-        for file in &quarantined {
-            tracing::error!(
-                original = %file.original.display(),
-                moved_to = %file.moved_to.display(),
-                reason = %file.reason,
-                "corrupt state file quarantined"
-            );
-        }
-        let auth = Authenticator::new(&config.auth)?;
-        let catalog = Arc::new(DeviceCatalog::load(&config.gpu, config.allow_cpu)?);
-        let metrics = match crate::metrics::install() {
-            Ok(handle) => Some(handle),
-            Err(error) => {
-                tracing::warn!(%error, "metrics are not exported");
-                None
-            }
-        };
-        let registry = Arc::new(Registry::new(
-            store,
-            StatusCallback::new(config.status_callback()),
-        ));
-        let sources = ModelSources::from_config(&config);
-        let lifecycle = Arc::new(Lifecycle {
-            registry: Arc::clone(&registry),
-            backend,
-            inventory: Arc::clone(&inventory),
-            catalog: Arc::clone(&catalog),
-            policy: AdmissionPolicy::from_config(&config.gpu),
-            host_paths: HostPaths::new(
-                config.model_roots.iter().map(PathBuf::as_path),
-                sources.cache_dir(),
-                &config.state_dir,
-                &config.gpu.nvml_library,
-            ),
-            sources,
-            drain_timeout: config.drain_timeout(),
-            instance: crate::instance::HostInstance::from_config(&config),
-        });
-        Ok(Arc::new(AppState {
-            config: Arc::new(config),
-            registry,
-            lifecycle,
-            auth,
-            catalog,
-            inventory,
-            metrics,
-            status: AgentStatus::default(),
-        }))
-    }
-}
-
-/// Every route of every surface.
-pub fn router(state: SharedState) -> Router {
-    let body_limit = state.config.body_limit_bytes;
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/gpus", get(health::gpus))
-        .route("/api/public/models/{model_id}/deploy", post(kore::deploy))
-        .route(
-            "/api/public/models/{model_id}/undeploy",
-            post(kore::undeploy),
-        )
-        .route("/api/public/dock-status/{job_id}", get(kore::dock_status))
-        .route(
-            "/customers/{customer_id}/ai/deployments",
-            get(lucidworks::list).post(lucidworks::create),
-        )
-        .route(
-            "/customers/{customer_id}/ai/deployments/{id}",
-            get(lucidworks::get).delete(lucidworks::delete),
-        )
-        .route(
-            "/ai/prediction/{use_case}/{deployment_id}",
-            post(lucidworks::predict),
-        )
-        .route("/v1/deployments", get(native::list).post(native::create))
-        .route(
-            "/v1/deployments/{id}",
-            get(native::get).delete(native::delete),
-        )
-        .route("/v1/deployments/{id}/generate", post(native::generate))
-        .route("/v1/completions", post(openai::completions))
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(
-            BodyDeadline {
-                timeout: state.config.server.body_read_timeout(),
-                limit: body_limit,
-            },
-            api::body_deadline::read_body_within,
-        ))
-        .layer(axum::middleware::from_fn(api::request_log::log_request))
-        .with_state(state)
-}
 
 /// Serves on `listener` until `shutdown` resolves, then drains and returns.
 pub async fn run(
@@ -267,7 +95,7 @@ fn restore(state: &SharedState) {
         }
         Err(error) => tracing::error!(%error, "persisted deployments could not be restored"),
     }
-    state.status.restored.store(true, Ordering::SeqCst);
+    state.status.mark_restored();
 }
 
 /// SIGTERM: readiness off and new work refused at once, then every serving deployment
@@ -275,7 +103,7 @@ fn restore(state: &SharedState) {
 /// callbacks get a moment to go out. Deployments stay recorded as they were, so the next
 /// start serves them again.
 async fn drain(state: &SharedState) {
-    state.status.draining.store(true, Ordering::SeqCst);
+    state.status.start_draining();
     systemd::notify_stopping();
     systemd::notify_status("draining for shutdown");
     let timeout = state.config.drain_timeout();

@@ -1,20 +1,15 @@
 //! The seam between the control plane and the data plane. The lifecycle loads a model
-//! through a [`ServingBackend`] (phases CONVERTING, LOADING, WARMING happen inside `load`
-//! and are reported through [`LoadProgress`]); the generate surfaces submit to the
-//! [`ServingHandle`] it returns. Nothing here knows HTTP; nothing in the API knows tensors.
-//!
-//! [`runtime_backend`] is the one place the binary builds its backend.
+//! with [`crate::runtime_backend::RuntimeBackend`] (phases CONVERTING, LOADING, WARMING
+//! happen inside its `load` and are reported through [`LoadProgress`]); the generate
+//! surfaces submit the runtime's [`SubmitRequest`] to the [`ServingHandle`] it returns and
+//! read the runtime's events and typed errors as they are. Nothing here knows HTTP; nothing
+//! in the API knows tensors.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
+use runtime::batcher::{Engine, EngineStats, EventReceiver, SubmitError, SubmitRequest};
 use serde::Serialize;
-use tokio::sync::mpsc::UnboundedReceiver;
-
-use crate::config::AgentConfig;
-use crate::deployment::spec::DeploymentSpec;
-use crate::gpu::Placement;
 
 /// A model whose files are on local disk, ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,133 +55,89 @@ pub trait LoadProgress: Send + Sync {
     fn step(&self, step: LoadStep);
 }
 
-/// Builds serving replicas for a deployment.
-pub trait ServingBackend: Send + Sync {
-    /// Blocking: converts if needed, loads `placement.initial(minReplicas)` replicas,
-    /// runs a warm-up generation on each, and returns once all of them serve. The lifecycle
-    /// calls it from `spawn_blocking`.
-    fn load(
-        &self,
-        model: &ResolvedModel,
-        spec: &DeploymentSpec,
-        placement: &Placement,
-        progress: &dyn LoadProgress,
-    ) -> Result<Arc<dyn ServingHandle>, LoadFailure>;
+/// A loaded, serving deployment: its engine (all replicas and their batchers) and what
+/// it reports about itself. The generate surfaces submit to it and read the runtime's
+/// events directly; one implementation, so a struct rather than a trait.
+pub struct ServingHandle {
+    engine: Engine,
+    /// The parts of the status fixed at load (backend, compute type, cache).
+    status: ServingStatus,
+    /// CTranslate2 keeps one random generator per worker thread, seeded once per process,
+    /// so a per-request seed cannot be honoured there.
+    honours_seeds: bool,
 }
 
-/// A loaded, serving deployment (all its replicas and their batchers).
-pub trait ServingHandle: Send + Sync {
+impl ServingHandle {
+    pub fn new(engine: Engine, status: ServingStatus, honours_seeds: bool) -> Self {
+        ServingHandle {
+            engine,
+            status,
+            honours_seeds,
+        }
+    }
+
     /// Queues one generation. Events arrive on the receiver; dropping the receiver cancels
     /// the request (the batcher removes it at its next step).
-    fn submit(
-        &self,
-        request: GenerateRequest,
-    ) -> Result<UnboundedReceiver<GenerateEvent>, SubmitRejection>;
+    pub fn submit(&self, request: SubmitRequest) -> Result<EventReceiver, SubmitRejection> {
+        if !self.honours_seeds && request.seed.is_some() && request.sampling.temperature > 0.0 {
+            return Err(SubmitRejection::SeedNotHonoured);
+        }
+        self.engine.submit(request).map_err(SubmitRejection::Engine)
+    }
 
-    fn status(&self) -> ServingStatus;
+    pub fn status(&self) -> ServingStatus {
+        let stats = self.engine.stats();
+        ServingStatus {
+            replicas: replica_statuses(&stats),
+            queue_depth: stats.queue_depth,
+            running: stats.running,
+            events: stats
+                .events
+                .iter()
+                .map(|e| format!("{} (replicas: {})", e.reason, e.replicas))
+                .collect(),
+            ..self.status.clone()
+        }
+    }
 
     /// Blocking: refuses new work, waits up to `timeout` for in-flight requests, then
     /// releases the replicas. True when everything finished in time.
-    fn drain(&self, timeout: Duration) -> bool;
+    pub fn drain(&self, timeout: Duration) -> bool {
+        self.engine.drain(timeout)
+    }
 
     /// Grows while the serving loops make progress (idle loops tick too); the systemd
     /// watchdog is fed only while it grows.
-    fn heartbeat(&self) -> u64;
-}
-
-/// One generation, parameters already validated and merged with the deployment's defaults.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GenerateRequest {
-    pub prompt: String,
-    /// 0 = greedy.
-    pub temperature: f32,
-    pub top_p: f32,
-    pub top_k: u32,
-    pub max_tokens: u32,
-    pub stop: Vec<String>,
-    /// Absent: the backend draws one and reports it in the result.
-    pub seed: Option<u64>,
-    /// From submission; past it the request ends with a `DEADLINE_EXCEEDED` failure.
-    pub timeout: Duration,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum GenerateEvent {
-    /// A token and the text it settled (may be empty while a stop sequence is undecided).
-    Token { id: u32, text: String },
-    /// The last event of a successful request.
-    Finished(GenerateResult),
-    /// The last event of a failed request.
-    Failed(GenerateFailure),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    Length,
-    StopSequence,
-    Eos,
-}
-
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Length => "length",
-            FinishReason::StopSequence => "stop_sequence",
-            FinishReason::Eos => "eos",
-        }
+    pub fn heartbeat(&self) -> u64 {
+        self.engine.heartbeat()
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct GenerateResult {
-    /// Generated text without the prompt and without a matched stop sequence.
-    pub text: String,
-    /// Generated token ids.
-    pub tokens: Vec<u32>,
-    pub finish_reason: FinishReason,
-    pub prompt_tokens: usize,
-    /// The seed used (the one given, or the one drawn); `None` where the backend cannot
-    /// replay a seed (CTranslate2 sampling), so none is offered back.
-    pub seed: Option<u64>,
+fn replica_statuses(stats: &EngineStats) -> Vec<ReplicaStatus> {
+    stats
+        .replicas
+        .iter()
+        .map(|r| ReplicaStatus {
+            device: r.device.clone(),
+            gpu: r.gpu,
+            running: r.running,
+            queued: 0,
+        })
+        .collect()
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GenerateFailure {
-    /// `DEADLINE_EXCEEDED`, `GENERATION_FAILED`, ...
-    pub code: String,
-    pub message: String,
-}
-
-/// A request field a backend may refuse. Each surface names it in its own wire terms
-/// (native `parameters.seed`, OpenAI `seed`, Lucidworks `modelConfig.seed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestField {
-    Seed,
-    Prompt,
-}
-
-/// Why `submit` refused a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why [`ServingHandle::submit`] refused a request before queueing it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitRejection {
-    /// 429 with Retry-After.
-    QueueFull { capacity: usize },
-    /// 503: the deployment is draining.
-    Draining,
-    /// 422 naming `field` (as the surface spells it): a parameter this deployment's
-    /// backend cannot honour.
-    Unsupported {
-        field: RequestField,
-        message: String,
-    },
-    /// 422 `EMPTY_PROMPT`: the prompt tokenizes to nothing.
-    EmptyPrompt,
-    /// 422 `PROMPT_TOO_LONG`: prompt + maxTokens exceed the model's context.
-    PromptTooLong {
-        prompt_tokens: usize,
-        max_tokens: u32,
-        limit: usize,
-    },
+    /// The engine's refusal: queue full, draining, prompt empty, too long or untokenizable.
+    #[error(transparent)]
+    Engine(SubmitError),
+    /// A seed with sampling on a backend that cannot seed per request (CTranslate2).
+    #[error(
+        "this deployment runs on CTranslate2, whose sampling cannot be seeded per request; \
+         omit seed, use temperature 0, or deploy with optimizationType \"\" (candle)"
+    )]
+    SeedNotHonoured,
 }
 
 /// What a serving deployment reports about itself.
@@ -222,15 +173,4 @@ pub struct ReplicaStatus {
     pub gpu: Option<u32>,
     pub running: usize,
     pub queued: usize,
-}
-
-/// The backend the binary serves with: the runtime's engine (see
-/// [`crate::runtime_backend`]).
-pub fn runtime_backend(
-    config: &AgentConfig,
-    inventory: Arc<crate::gpu::GpuInventory>,
-) -> Arc<dyn ServingBackend> {
-    Arc::new(crate::runtime_backend::RuntimeBackend::new(
-        config, inventory,
-    ))
 }

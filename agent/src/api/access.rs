@@ -1,29 +1,79 @@
-//! Credentials per surface: `x-api-key` for Kore and native routes, `Authorization:
-//! Bearer` with a scope for Lucidworks routes. The checks themselves live in
-//! [`crate::auth`]; this module picks the header and shapes the refusal.
+//! Credentials per surface, as extractors: a handler that takes [`ApiKey`] runs only for a
+//! request with an accepted `x-api-key` (Kore, native and OpenAI routes); one that takes
+//! [`Bearer<Manage>`] or [`Bearer<Predict>`] only for a Bearer token holding that scope
+//! (Lucidworks routes). The checks themselves (digests compared in constant time, JWTs)
+//! live in [`crate::auth`]; this module picks the header and shapes the refusal
+//! (`docs/api.md`, Authentication).
 
-use axum::http::{HeaderMap, StatusCode};
+use std::marker::PhantomData;
 
-use crate::auth::{AuthError, Authenticator, Principal};
-pub use crate::auth::{SCOPE_MANAGE, SCOPE_PREDICT};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+
+use crate::app_state::SharedState;
+use crate::auth::{AuthError, Authenticator, Principal, SCOPE_MANAGE, SCOPE_PREDICT};
 use crate::error::ApiError;
 
+/// The request carried an accepted `x-api-key`.
+pub struct ApiKey;
+
+impl FromRequestParts<SharedState> for ApiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        require_api_key(&state.auth, &parts.headers).map(|()| ApiKey)
+    }
+}
+
 /// The request must carry an accepted `x-api-key` (header names are case-insensitive).
+/// For routes whose need of a key depends on the request (`/metrics`); the others take
+/// [`ApiKey`].
 pub fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     auth.check_api_key(presented).map_err(denied)
 }
 
-/// The request must carry a Bearer token (static or JWT) holding `scope`.
-pub fn require_scope(
-    auth: &Authenticator,
-    headers: &HeaderMap,
-    scope: &str,
-) -> Result<Principal, ApiError> {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    auth.check_bearer(header, scope).map_err(denied)
+/// A scope a Bearer token may grant.
+pub trait Scope {
+    const NAME: &'static str;
+}
+
+/// Managing Lucidworks-style deployments.
+pub struct Manage;
+
+impl Scope for Manage {
+    const NAME: &'static str = SCOPE_MANAGE;
+}
+
+/// Lucidworks-style predictions.
+pub struct Predict;
+
+impl Scope for Predict {
+    const NAME: &'static str = SCOPE_PREDICT;
+}
+
+/// The request carried a Bearer token (static or JWT) holding scope `S`.
+pub struct Bearer<S> {
+    /// Whose token it is (the Lucidworks `createdBy`).
+    pub principal: Principal,
+    scope: PhantomData<S>,
+}
+
+impl<S: Scope> FromRequestParts<SharedState> for Bearer<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = state.auth.check_bearer(header, S::NAME).map_err(denied)?;
+        Ok(Bearer {
+            principal,
+            scope: PhantomData,
+        })
+    }
 }
 
 fn denied(error: AuthError) -> ApiError {

@@ -7,24 +7,25 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use futures::Stream;
-use tokio::sync::mpsc::UnboundedReceiver;
+use runtime::batcher::{
+    Completion, Event, EventReceiver, FailureCode, GenerateError, SamplingParams, SubmitError,
+    SubmitRequest,
+};
+use runtime::text::FinishReason;
 
 use crate::api::accepting_work;
 use crate::api::request_log::RequestLog;
+use crate::app_state::AppState;
 use crate::deployment::record::Deployment;
 use crate::deployment::spec::GenerationParams;
 use crate::error::{ApiError, RETRY_AFTER_NOT_READY, RETRY_AFTER_QUEUE_FULL};
 use crate::metrics::{self, Outcome};
-use crate::server::AppState;
-use crate::serving::{
-    FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, RequestField,
-    ServingHandle, SubmitRejection,
-};
+use crate::serving::{ServingHandle, SubmitRejection};
 
 /// A READY deployment and its serving handle.
 pub struct Target {
     pub deployment: Deployment,
-    pub handle: Arc<dyn ServingHandle>,
+    pub handle: Arc<ServingHandle>,
 }
 
 /// The READY deployment `key` (id or modelId) names; 503 while the agent drains or the
@@ -36,22 +37,26 @@ pub fn target(state: &AppState, key: &str, log: &RequestLog) -> Result<Target, A
     Ok(Target { deployment, handle })
 }
 
-/// A request for `prompt` with merged, validated parameters.
+/// A request for `prompt` with merged, validated parameters. Absent a seed, the engine
+/// draws one and reports it in the result; past the timeout the request ends with
+/// `DEADLINE_EXCEEDED`.
 pub fn request(
     state: &AppState,
     prompt: String,
     params: &GenerationParams,
     seed: Option<u64>,
-) -> GenerateRequest {
-    GenerateRequest {
+) -> SubmitRequest {
+    SubmitRequest {
         prompt,
-        temperature: params.temperature,
-        top_p: params.top_p,
-        top_k: params.top_k,
-        max_tokens: params.max_tokens,
+        sampling: SamplingParams {
+            temperature: params.temperature,
+            top_k: params.top_k as usize,
+            top_p: params.top_p,
+        },
+        max_new_tokens: params.max_tokens as usize,
         stop: params.stop_sequences.clone(),
         seed,
-        timeout: state.config.batcher.request_timeout(),
+        timeout: Some(state.config.batcher.request_timeout()),
     }
 }
 
@@ -59,13 +64,13 @@ pub fn request(
 #[derive(Debug)]
 pub enum Step {
     Token { id: u32, text: String },
-    Finished(GenerateResult),
+    Finished(Completion),
     Failed(ApiError),
 }
 
 /// A submitted generation.
 pub struct Generation {
-    events: UnboundedReceiver<GenerateEvent>,
+    events: EventReceiver,
     tracker: Tracker,
     finished: bool,
 }
@@ -77,22 +82,13 @@ pub struct FieldNames {
     pub prompt: String,
 }
 
-impl FieldNames {
-    fn name(&self, field: RequestField) -> String {
-        match field {
-            RequestField::Seed => self.seed.to_owned(),
-            RequestField::Prompt => self.prompt.clone(),
-        }
-    }
-}
-
 /// Submits `request` to `target`; a refusal is answered at once (429, 503, 422), naming
 /// a refused field as `fields` spells it. Submitting tokenizes the prompt, CPU work that
 /// grows with it, so it runs on the blocking pool: the async workers keep answering
 /// `/healthz` and feeding the watchdog meanwhile.
 pub async fn submit(
     target: &Target,
-    request: GenerateRequest,
+    request: SubmitRequest,
     fields: &FieldNames,
 ) -> Result<Generation, ApiError> {
     let label = target.deployment.spec.model_id.clone();
@@ -115,8 +111,19 @@ pub async fn submit(
 }
 
 fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -> ApiError {
-    match rejection {
-        SubmitRejection::QueueFull { capacity } => ApiError::new(
+    let error = match rejection {
+        SubmitRejection::SeedNotHonoured => {
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNSUPPORTED_PARAMETER",
+                rejection.to_string(),
+            )
+            .with_field(fields.seed)
+        }
+        SubmitRejection::Engine(error) => error,
+    };
+    match error {
+        SubmitError::QueueFull { capacity } => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "QUEUE_FULL",
             format!(
@@ -124,52 +131,48 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             ),
         )
         .with_retry_after(RETRY_AFTER_QUEUE_FULL),
-        SubmitRejection::Draining => ApiError::new(
+        SubmitError::Draining => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "DRAINING",
             format!("deployment {deployment} is draining and takes no new requests"),
         )
         .with_retry_after(RETRY_AFTER_NOT_READY),
-        SubmitRejection::Unsupported { field, message } => ApiError::new(
+        SubmitError::Tokenizer(message) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "UNSUPPORTED_PARAMETER",
             message,
         )
-        .with_field(fields.name(field)),
-        SubmitRejection::EmptyPrompt => ApiError::new(
+        .with_field(fields.prompt.clone()),
+        SubmitError::EmptyPrompt => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "EMPTY_PROMPT",
             "the prompt is empty; it must hold at least one token of text",
         )
         .with_field(fields.prompt.clone()),
-        SubmitRejection::PromptTooLong {
+        SubmitError::PromptTooLong {
             prompt_tokens,
-            max_tokens,
+            max_new_tokens,
             limit,
         } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "PROMPT_TOO_LONG",
             format!(
-                "the prompt has at least {prompt_tokens} tokens; with maxTokens {max_tokens} that exceeds \
-                 the model's context of {limit} positions"
+                "the prompt has at least {prompt_tokens} tokens; with maxTokens {max_new_tokens} that \
+                 exceeds the model's context of {limit} positions"
             ),
         )
         .with_field(fields.prompt.clone()),
     }
 }
 
-/// A generation that failed after it was accepted.
-pub fn failure_error(failure: GenerateFailure) -> ApiError {
-    let status = if failure.code == "DEADLINE_EXCEEDED" {
-        StatusCode::GATEWAY_TIMEOUT
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
+/// A generation that failed after it was accepted: 504 past its deadline, else 500.
+pub fn failure_error(error: GenerateError) -> ApiError {
+    let code = error.code();
+    let status = match code {
+        FailureCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        FailureCode::GenerationFailed => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    let code: &'static str = match failure.code.as_str() {
-        "DEADLINE_EXCEEDED" => "DEADLINE_EXCEEDED",
-        _ => "GENERATION_FAILED",
-    };
-    ApiError::new(status, code, failure.message)
+    ApiError::new(status, code.as_str(), error.to_string())
 }
 
 impl Generation {
@@ -179,17 +182,17 @@ impl Generation {
             return None;
         }
         let step = match self.events.recv().await {
-            Some(GenerateEvent::Token { id, text }) => {
+            Some(Event::Token { id, text }) => {
                 self.tracker.token();
                 return Some(Step::Token { id, text });
             }
-            Some(GenerateEvent::Finished(result)) => {
+            Some(Event::Finished(result)) => {
                 self.tracker.finish(&result);
                 Step::Finished(result)
             }
-            Some(GenerateEvent::Failed(failure)) => {
+            Some(Event::Failed(error)) => {
                 self.tracker.fail();
-                Step::Failed(failure_error(failure))
+                Step::Failed(failure_error(error))
             }
             None => {
                 self.tracker.fail();
@@ -203,7 +206,7 @@ impl Generation {
     }
 
     /// Waits for the result.
-    pub async fn complete(mut self) -> Result<GenerateResult, ApiError> {
+    pub async fn complete(mut self) -> Result<Completion, ApiError> {
         loop {
             match self.next().await {
                 Some(Step::Token { .. }) => continue,
@@ -252,7 +255,7 @@ impl Tracker {
         self.last_token = Some(now);
     }
 
-    fn finish(&mut self, result: &GenerateResult) {
+    fn finish(&mut self, result: &Completion) {
         let outcome = match result.finish_reason {
             FinishReason::StopSequence => Outcome::Stop,
             FinishReason::Length | FinishReason::Eos => Outcome::Ok,

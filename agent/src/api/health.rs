@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::api::access;
+use crate::api::access::{self, ApiKey};
+use crate::app_state::SharedState;
 use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
 use crate::gpu::{record_gpu_gauges, InventoryView};
-use crate::server::SharedState;
 
 /// `GET /healthz`: 200 while the process serves HTTP.
 pub async fn healthz() -> Json<serde_json::Value> {
@@ -52,10 +52,9 @@ pub async fn readyz(State(state): State<SharedState>) -> Result<Json<serde_json:
 
 /// `GET /v1/gpus`: the NVML inventory, rescanned.
 pub async fn gpus(
+    _: ApiKey,
     State(state): State<SharedState>,
-    headers: HeaderMap,
 ) -> Result<Json<InventoryView>, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
     let inventory = state.inventory.clone();
     let current = tokio::task::spawn_blocking(move || inventory.refresh())
         .await

@@ -1,22 +1,23 @@
-//! Kore.ai-compatible deployment API (SPEC §2.1): deploy, undeploy, dock-status.
+//! Kore.ai-compatible deployment API: deploy, undeploy, dock-status (`docs/api.md`,
+//! Kore-style deployment API).
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::Value;
 
+use crate::api::access::ApiKey;
 use crate::api::body::{log_unknown_keys, parse_object, JsonObject};
+use crate::api::extract::{AcceptingWork, Body, UrlPath, UrlQuery};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
-use crate::api::{accepting_work, access, body_bytes, views};
+use crate::api::views;
+use crate::app_state::SharedState;
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
-use crate::server::SharedState;
 use crate::validation::{check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Parses and validates a Kore deploy: the path's modelId, `?modelType=` and the body.
@@ -80,26 +81,16 @@ pub fn deploy_fields(
     })
 }
 
-fn path_param(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(value)| value)
-        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
-}
-
 /// `POST /api/public/models/{modelId}/deploy?modelType=openSource|fineTune` → 202.
 pub async fn deploy(
+    _: ApiKey,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    model_id: Result<Path<String>, PathRejection>,
-    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    UrlPath(model_id): UrlPath<String>,
+    UrlQuery(query): UrlQuery<BTreeMap<String, String>>,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    accepting_work(&state)?;
-    let model_id = path_param(model_id)?;
-    let Query(query) =
-        query.map_err(|e| ApiError::malformed(format!("the query string is not valid: {e}")))?;
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
     let spec = parse_deploy_request(
         &model_id,
         query.get("modelType").map(String::as_str),
@@ -114,14 +105,12 @@ pub async fn deploy(
 
 /// `POST /api/public/models/{modelId}/undeploy` → 202; drains, then frees.
 pub async fn undeploy(
+    _: ApiKey,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    model_id: Result<Path<String>, PathRejection>,
+    UrlPath(model_id): UrlPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    accepting_work(&state)?;
-    let model_id = path_param(model_id)?;
     // The path names a modelId (docs/api.md): never resolved as a deployment id.
     let started = state.registry.request_undeploy_of_model(&model_id)?;
     log.deployment(&started.record.id);
@@ -138,12 +127,10 @@ pub async fn undeploy(
 
 /// `GET /api/public/dock-status/{dockStatusId}`.
 pub async fn dock_status(
+    _: ApiKey,
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    job_id: Result<Path<String>, PathRejection>,
+    UrlPath(job_id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    let job_id = path_param(job_id)?;
     let (job, deployment) = state
         .registry
         .job(&job_id)

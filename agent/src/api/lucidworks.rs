@@ -1,24 +1,25 @@
-//! Lucidworks-compatible deployment and prediction API (SPEC §2.2).
+//! Lucidworks-compatible deployment and prediction API (`docs/api.md`, Lucidworks-style
+//! API).
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use crate::api::access::{Bearer, Manage, Predict};
 use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
+use crate::api::extract::{AcceptingWork, Body, UrlPath};
 use crate::api::generate::{self, Target};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
-use crate::api::{accepting_work, access, body_bytes, views};
+use crate::api::views;
+use crate::app_state::SharedState;
 use crate::auth::Principal;
 use crate::deployment::record::{Deployment, LucidworksOrigin};
 use crate::deployment::registry::{is_deployment_id_form, RegistryError};
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
-use crate::server::SharedState;
 use crate::validation::{self as rules, check_model_id, RuleViolation};
 
 /// A validated create request.
@@ -103,25 +104,18 @@ pub fn parse_create_request(
     })
 }
 
-fn path_params<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
-    path.map(|Path(value)| value)
-        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
-}
-
 /// `POST /customers/{customerId}/ai/deployments` → 200 with state DEPLOYING.
 pub async fn create(
+    bearer: Bearer<Manage>,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    customer_id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    UrlPath(customer_id): UrlPath<String>,
+    Body(body): Body,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
-    accepting_work(&state)?;
-    let customer_id = path_params(customer_id)?;
+    let principal = bearer.principal;
     customer_access(&principal, &customer_id)?;
     rules::check_stored_len("customerId", &customer_id, rules::CUSTOMER_ID_MAX_BYTES)?;
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
     let request = parse_create_request(&body, &state.catalog)?;
     let origin = LucidworksOrigin {
         customer_id: customer_id.clone(),
@@ -194,13 +188,11 @@ fn conflict_for(state: &SharedState, customer: &str, error: RegistryError) -> Ap
 
 /// `GET /customers/{customerId}/ai/deployments`.
 pub async fn list(
+    bearer: Bearer<Manage>,
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    customer_id: Result<Path<String>, PathRejection>,
+    UrlPath(customer_id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
-    let customer_id = path_params(customer_id)?;
-    customer_access(&principal, &customer_id)?;
+    customer_access(&bearer.principal, &customer_id)?;
     let all: Vec<Value> = state
         .registry
         .list()
@@ -213,13 +205,11 @@ pub async fn list(
 
 /// `GET /customers/{customerId}/ai/deployments/{id}` (id or modelId).
 pub async fn get(
+    bearer: Bearer<Manage>,
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
+    UrlPath((customer_id, id)): UrlPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
-    let (customer_id, id) = path_params(params)?;
-    customer_access(&principal, &customer_id)?;
+    customer_access(&bearer.principal, &customer_id)?;
     let snapshot = state
         .registry
         .lookup_where(&id, |record| visible_to(&customer_id, record))
@@ -234,15 +224,13 @@ pub async fn get(
 
 /// `DELETE /customers/{customerId}/ai/deployments/{id}` → state DELETING, then DELETED.
 pub async fn delete(
+    bearer: Bearer<Manage>,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
+    UrlPath((customer_id, id)): UrlPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_MANAGE)?;
-    accepting_work(&state)?;
-    let (customer_id, id) = path_params(params)?;
-    customer_access(&principal, &customer_id)?;
+    customer_access(&bearer.principal, &customer_id)?;
     let visible = state
         .registry
         .lookup_where(&id, |record| visible_to(&customer_id, record))
@@ -265,20 +253,20 @@ pub async fn delete(
 /// `POST /ai/prediction/{useCase}/{deploymentId}`: `passthrough` generation for each item
 /// of `batch` (1–32), all submitted at once so the batcher runs them together.
 pub async fn predict(
+    bearer: Bearer<Predict>,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    params: Result<Path<(String, String)>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    UrlPath((use_case, deployment_id)): UrlPath<(String, String)>,
+    body: Result<Body, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = access::require_scope(&state.auth, &headers, access::SCOPE_PREDICT)?;
-    let (use_case, deployment_id) = path_params(params)?;
+    let principal = bearer.principal;
+    // The use case is checked before the body is: an unknown one is 404 whatever was sent.
     if use_case != "passthrough" {
         return Err(ApiError::not_found(format!(
             "prediction use case {use_case:?} is not served by this agent; use \"passthrough\""
         )));
     }
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
+    let Body(body) = body?;
     let value = parse_object(&body)?;
     let root = JsonObject::root(&value)?;
     let texts = batch_texts(&root)?;
@@ -342,15 +330,14 @@ fn batch_texts(root: &JsonObject<'_>) -> Result<Vec<String>, ApiError> {
         .ok_or_else(|| ApiError::wrong_type("batch", "an array", type_name(batch)))?;
     let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
     rules::PREDICTION_BATCH.check("batch", count).map_err(|_| {
-        ApiError::from(RuleViolation::new(
-            "OUT_OF_RANGE",
+        ApiError::out_of_range(
             "batch",
             format!(
                 "batch must hold {} to {} items, but {count} were given",
                 rules::PREDICTION_BATCH.min,
                 rules::PREDICTION_BATCH.max
             ),
-        ))
+        )
     })?;
     items
         .iter()

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod body;
 pub mod body_deadline;
+pub mod extract;
 pub mod generate;
 pub mod health;
 pub mod kore;
@@ -11,27 +12,17 @@ pub mod lucidworks;
 pub mod native;
 pub mod openai;
 pub mod request_log;
+mod router;
 pub mod spec_fields;
 pub mod views;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{StatusCode, Uri};
 
 use crate::deployment::registry::{NotServing, RegistryError};
 use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
-use crate::server::AppState;
 
-/// The body, or 413 past the configured limit.
-pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(limit)
-        } else {
-            ApiError::malformed(format!("the request body could not be read: {rejection}"))
-        }
-    })
-}
+use crate::app_state::AppState;
+pub use router::router;
 
 /// 503 once the agent is draining for shutdown, and before persisted deployments are
 /// restored (a deploy accepted then could race its own restored record). `server::run`

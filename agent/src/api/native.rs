@@ -1,43 +1,34 @@
-//! Native API (SPEC §2.3): deployments with full status, and generation (JSON or SSE).
-//! `{id}` is a deployment id or a modelId.
+//! Native API (`docs/api.md`, Native API): deployments with full status, and generation
+//! (JSON or SSE). `{id}` is a deployment id or a modelId.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
+use runtime::batcher::Completion;
 use serde_json::{json, Value};
 
+use crate::api::access::ApiKey;
 use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
+use crate::api::extract::{AcceptingWork, Body, UrlPath};
 use crate::api::generate::{self, Step};
 use crate::api::request_log::RequestLog;
-use crate::api::{accepting_work, access, body_bytes, kore, spec_fields, views};
+use crate::api::{kore, spec_fields, views};
+use crate::app_state::SharedState;
 use crate::deployment::spec::ModelType;
 use crate::error::ApiError;
-use crate::server::SharedState;
-use crate::serving::GenerateResult;
 use crate::validation::{self as rules, check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Interval of SSE keep-alive comments, so proxies keep idle streams open.
 pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(value)| value)
-        .map_err(|e| ApiError::malformed(format!("the URL path is not valid: {e}")))
-}
-
 /// `GET /v1/deployments`.
-pub async fn list(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
+pub async fn list(_: ApiKey, State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
     let deployments: Vec<Value> = state
         .registry
         .list()
@@ -49,12 +40,10 @@ pub async fn list(
 
 /// `GET /v1/deployments/{id}`.
 pub async fn get(
+    _: ApiKey,
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    UrlPath(id): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    let id = path_id(id)?;
     let snapshot = state.registry.lookup(&id).ok_or_else(|| {
         ApiError::not_found(format!(
             "no deployment has id or modelId {}",
@@ -66,14 +55,12 @@ pub async fn get(
 
 /// `POST /v1/deployments`: the Kore body plus `modelId` (and optional `modelType`) → 202.
 pub async fn create(
+    _: ApiKey,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    accepting_work(&state)?;
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
     let value = parse_object(&body)?;
     let root = JsonObject::root(&value)?;
     let model_id = root
@@ -102,14 +89,12 @@ pub async fn create(
 
 /// `DELETE /v1/deployments/{id}` → 202; drains, then UNDEPLOYED.
 pub async fn delete(
+    _: ApiKey,
+    _: AcceptingWork,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
+    UrlPath(id): UrlPath<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    accepting_work(&state)?;
-    let id = path_id(id)?;
     let started = state.registry.request_undeploy(&id)?;
     log.deployment(&started.record.id);
     state.lifecycle.spawn_undeploy(
@@ -150,15 +135,14 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
         Value::Array(items) => {
             let count = i64::try_from(items.len()).unwrap_or(i64::MAX);
             rules::PROMPT_COUNT.check("prompt", count).map_err(|_| {
-                ApiError::from(RuleViolation::new(
-                    "OUT_OF_RANGE",
+                ApiError::out_of_range(
                     "prompt",
                     format!(
                         "prompt must hold {} to {} strings, but {count} were given",
                         rules::PROMPT_COUNT.min,
                         rules::PROMPT_COUNT.max
                     ),
-                ))
+                )
             })?;
             let prompts = items
                 .iter()
@@ -193,7 +177,7 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
 }
 
 /// The native result object.
-pub fn result_json(result: &GenerateResult) -> Value {
+pub fn result_json(result: &Completion) -> Value {
     json!({
         "text": result.text,
         "tokens": result.tokens,
@@ -215,26 +199,23 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 
 /// `POST /v1/deployments/{id}/generate`.
 pub async fn generate(
+    _: ApiKey,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
     headers: HeaderMap,
-    id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    UrlPath(id): UrlPath<String>,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    let id = path_id(id)?;
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
     let parsed = parse_generate_body(&body)?;
     // The body's explicit "stream" wins over the Accept header (docs/api.md).
     let stream = parsed
         .stream
         .unwrap_or_else(|| wants_event_stream(&headers));
     if stream && parsed.prompt_was_array {
-        return Err(ApiError::from(RuleViolation::new(
-            "OUT_OF_RANGE",
+        return Err(ApiError::out_of_range(
             "prompt",
-            "a streamed generation takes one prompt string, but an array was given".to_owned(),
-        )));
+            "a streamed generation takes one prompt string, but an array was given",
+        ));
     }
     let target = generate::target(&state, &id, &log)?;
     let params = parsed

@@ -1,28 +1,27 @@
-//! OpenAI-compatible `POST /v1/completions` (SPEC §2.3), streaming included. `model` is a
+//! OpenAI-compatible `POST /v1/completions` (`docs/api.md`), streaming included. `model` is a
 //! deployment id or modelId. Parameters the request leaves out take the deployment's
 //! hyperParameters (not OpenAI's defaults): the deployment owner chose them.
 
 use std::convert::Infallible;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
+use runtime::batcher::Completion;
+use runtime::text::FinishReason;
 use serde_json::{json, Value};
 
+use crate::api::access::ApiKey;
 use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonObject};
+use crate::api::extract::Body;
 use crate::api::generate::{self, Step};
 use crate::api::native::SSE_KEEP_ALIVE;
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::GenerationOverrides;
-use crate::api::{access, body_bytes};
+use crate::app_state::SharedState;
 use crate::error::ApiError;
-use crate::server::SharedState;
-use crate::serving::{FinishReason, GenerateResult};
 use crate::validation::{self as rules, check_stop_sequences, RuleViolation};
 
 /// A parsed completions request.
@@ -99,22 +98,18 @@ pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiErr
         .transpose()?;
     if let Some(n) = root.integer("n")? {
         if n != 1 {
-            return Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            return Err(ApiError::out_of_range(
                 "n",
                 format!("n must be 1, but {n} was given"),
-            )
-            .into());
+            ));
         }
     }
     let stream = root.bool("stream")?.unwrap_or(false);
     if stream && prompts.len() > 1 {
-        return Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        return Err(ApiError::out_of_range(
             "prompt",
-            "a streamed completion takes one prompt string".to_owned(),
-        )
-        .into());
+            "a streamed completion takes one prompt string",
+        ));
     }
     let _ = root.value("user");
     log_unknown_keys("openai", &[&root]);
@@ -154,13 +149,11 @@ fn completion_id() -> String {
 
 /// `POST /v1/completions`.
 pub async fn completions(
+    _: ApiKey,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
-    access::require_api_key(&state.auth, &headers)?;
-    let body = body_bytes(body, state.config.body_limit_bytes)?;
     let request = parse_completion_request(&body)?;
     let target = generate::target(&state, &request.model, &log)?;
     let params = request
@@ -220,7 +213,7 @@ pub async fn completions(
             .await?,
         );
     }
-    let results: Vec<Result<GenerateResult, ApiError>> =
+    let results: Vec<Result<Completion, ApiError>> =
         futures::future::join_all(generations.into_iter().map(|g| g.complete())).await;
     let mut choices = Vec::with_capacity(results.len());
     let (mut prompt_tokens, mut completion_tokens) = (0, 0);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Why a request's credentials were refused. Each variant maps to one status and one error
-/// code of SPEC §2, and its message tells the caller what to send instead.
+/// code of `docs/api.md` (Authentication), and its message tells the caller what to send instead.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error(
@@ -24,7 +24,7 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The `error.code` of the SPEC §2 error body.
+    /// The `error.code` of the error body (`docs/api.md`, Common rules).
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::Missing => "UNAUTHENTICATED",

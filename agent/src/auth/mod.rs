@@ -1,5 +1,5 @@
-//! Request authentication (SPEC §2): `x-api-key` for the Kore-style and native routes,
-//! `Authorization: Bearer` with scopes for the Lucidworks-style routes.
+//! Request authentication (`docs/api.md`, Authentication): `x-api-key` for the Kore-style
+//! and native routes, `Authorization: Bearer` with scopes for the Lucidworks-style routes.
 //!
 //! Configured secrets are held only as SHA-256 digests and matched in constant time.
 //! Bearer tokens are either static (from config, with their scopes) or RS256 JWTs verified

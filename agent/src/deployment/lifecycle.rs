@@ -1,4 +1,4 @@
-//! Drives a deployment through its phases (SPEC §3):
+//! Drives a deployment through its phases (`docs/api.md`, Lifecycle):
 //! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
 //! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
 //! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
@@ -19,12 +19,13 @@ use crate::gpu::{
 use crate::host_paths::HostPaths;
 use crate::instance::HostInstance;
 use crate::model_source::{ModelSources, SourceError};
-use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingBackend, ServingHandle};
+use crate::runtime_backend::RuntimeBackend;
+use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingHandle};
 
 /// Everything a deploy needs from the host.
 pub struct Lifecycle {
     pub registry: Arc<Registry>,
-    pub backend: Arc<dyn ServingBackend>,
+    pub backend: Arc<RuntimeBackend>,
     pub inventory: Arc<GpuInventory>,
     pub catalog: Arc<DeviceCatalog>,
     pub policy: AdmissionPolicy,
@@ -116,7 +117,7 @@ impl Lifecycle {
         &self,
         id: &str,
         spec: &DeploymentSpec,
-    ) -> Result<Arc<dyn ServingHandle>, Stop> {
+    ) -> Result<Arc<ServingHandle>, Stop> {
         self.registry.advance(id, Phase::CheckingDevice)?;
         // Memory fit needs the checkpoint; when it is already on disk (a local source or a
         // cached download) the estimate is exact now, otherwise it is checked after FETCHING.
@@ -237,7 +238,7 @@ impl Lifecycle {
     pub fn spawn_undeploy(
         self: &Arc<Self>,
         id: String,
-        handle: Option<Arc<dyn ServingHandle>>,
+        handle: Option<Arc<ServingHandle>>,
         deploy_running: bool,
     ) {
         if deploy_running && handle.is_none() {
@@ -252,7 +253,7 @@ impl Lifecycle {
         });
     }
 
-    async fn drain(&self, handle: Arc<dyn ServingHandle>) {
+    async fn drain(&self, handle: Arc<ServingHandle>) {
         let timeout = self.drain_timeout;
         let drained = tokio::task::spawn_blocking(move || handle.drain(timeout)).await;
         if !matches!(drained, Ok(true)) {

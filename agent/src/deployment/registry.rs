@@ -64,7 +64,7 @@ pub struct UndeployStart {
     pub record: Deployment,
     pub job: DockJob,
     /// The serving handle to drain, when the deployment was READY.
-    pub handle: Option<Arc<dyn ServingHandle>>,
+    pub handle: Option<Arc<ServingHandle>>,
     /// A deploy task is still running; it finishes the undeploy when it next checks in.
     pub deploy_running: bool,
 }
@@ -82,7 +82,7 @@ pub struct Cancelled;
 
 struct Entry {
     record: Deployment,
-    handle: Option<Arc<dyn ServingHandle>>,
+    handle: Option<Arc<ServingHandle>>,
     deploy_running: bool,
     /// Turns true when an undeploy is accepted, so a deploy waiting on the network stops.
     cancel: watch::Sender<bool>,
@@ -424,11 +424,7 @@ impl Registry {
 
     /// The deploy finished: READY with `handle`. When an undeploy overtook it, the handle
     /// comes back to be drained.
-    pub fn ready(
-        &self,
-        id: &str,
-        handle: Arc<dyn ServingHandle>,
-    ) -> Result<(), Arc<dyn ServingHandle>> {
+    pub fn ready(&self, id: &str, handle: Arc<ServingHandle>) -> Result<(), Arc<ServingHandle>> {
         let mut entries = self.lock();
         let Some(entry) = entries.deployments.get_mut(id) else {
             return Err(handle);
@@ -582,7 +578,7 @@ impl Registry {
     }
 
     /// The serving handle of the deployment `key` names, when it is READY.
-    pub fn serving(&self, key: &str) -> Result<(Deployment, Arc<dyn ServingHandle>), NotServing> {
+    pub fn serving(&self, key: &str) -> Result<(Deployment, Arc<ServingHandle>), NotServing> {
         let entries = self.lock();
         let entry = entries
             .find(key)
@@ -607,7 +603,7 @@ impl Registry {
     }
 
     /// Handles of every serving deployment (drain at shutdown, watchdog).
-    pub fn handles(&self) -> Vec<(String, Arc<dyn ServingHandle>)> {
+    pub fn handles(&self) -> Vec<(String, Arc<ServingHandle>)> {
         self.lock()
             .deployments
             .values()
@@ -632,7 +628,7 @@ impl Registry {
     }
 }
 
-type Parts = (Deployment, Option<Arc<dyn ServingHandle>>);
+type Parts = (Deployment, Option<Arc<ServingHandle>>);
 
 fn parts(entry: &Entry) -> Parts {
     (entry.record.clone(), entry.handle.clone())

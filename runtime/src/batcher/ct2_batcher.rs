@@ -186,7 +186,7 @@ impl Ct2Batcher {
                 Err(error) => Ending::Failed(GenerateError::Model(error.to_string())),
             });
             match ending {
-                Ending::Finished(reason) => sequence.finish(reason),
+                Ending::Finished(reason) => sequence.finish(reason, false),
                 Ending::Failed(error) => sequence.fail(error),
                 Ending::Cancelled => {}
             }

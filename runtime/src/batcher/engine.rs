@@ -271,7 +271,7 @@ impl Engine {
                 tokens: Vec::new(),
                 finish_reason: FinishReason::Length,
                 prompt_tokens: prompt_ids.len(),
-                seed,
+                seed: Some(seed),
             }));
             return Ok(receiver);
         }

@@ -19,4 +19,4 @@ pub use engine::{
 pub use kernels::SamplingParams;
 pub use queue::{PushError, RequestQueue};
 pub use replica::{ReplicaModel, StepObserver};
-pub use request::{Completion, Event, EventReceiver, GenerateError, GenerateRequest};
+pub use request::{Completion, Event, EventReceiver, FailureCode, GenerateError};

@@ -12,7 +12,7 @@ use crate::text::FinishReason;
 pub struct GenerateRequest {
     pub prompt_ids: Vec<u32>,
     pub sampling: SamplingParams,
-    /// New tokens to generate at most (SPEC §6: `maxTokens`).
+    /// New tokens to generate at most (`maxTokens`, `docs/api.md`).
     pub max_new_tokens: usize,
     /// Stop strings, matched on decoded text and excluded from the output.
     pub stop: Vec<String>,
@@ -30,7 +30,10 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     pub finish_reason: FinishReason,
     pub prompt_tokens: usize,
-    pub seed: u64,
+    /// The seed used (the one given, or the one drawn); `None` where sending it back would
+    /// not replay the request (CTranslate2 keeps one generator per worker thread), so none
+    /// is offered (docs/api.md).
+    pub seed: Option<u64>,
 }
 
 /// Why a request failed after it was accepted.
@@ -42,6 +45,38 @@ pub enum GenerateError {
     ReplicaStopped(String),
     #[error("model failure: {0}")]
     Model(String),
+}
+
+impl GenerateError {
+    /// The code a client sees: whether to retry later with a longer budget, or report a
+    /// failure of the deployment.
+    pub fn code(&self) -> FailureCode {
+        match self {
+            GenerateError::DeadlineExceeded => FailureCode::DeadlineExceeded,
+            GenerateError::ReplicaStopped(_) | GenerateError::Model(_) => {
+                FailureCode::GenerationFailed
+            }
+        }
+    }
+}
+
+/// The stable code of a [`GenerateError`], as the HTTP error bodies spell it
+/// (`docs/api.md`, error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The request passed its deadline (`[batcher] request_timeout_s`).
+    DeadlineExceeded,
+    /// The model or its replica failed while generating.
+    GenerationFailed,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            FailureCode::GenerationFailed => "GENERATION_FAILED",
+        }
+    }
 }
 
 /// What the batcher sends a request's receiver, in order: zero or more `Token`s, then

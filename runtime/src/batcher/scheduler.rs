@@ -254,7 +254,7 @@ impl Scheduler {
 
     fn complete(&mut self, running: Running, outcome: Result<FinishReason, GenerateError>) {
         match outcome {
-            Ok(reason) => running.sequence.finish(reason),
+            Ok(reason) => running.sequence.finish(reason, true),
             Err(error) => running.sequence.fail(error),
         }
         self.free_slots.push(running.slot);

@@ -107,7 +107,9 @@ impl Sequence {
 
     /// Sends the final result. Text still held back (an undecided stop prefix, an
     /// unfinished character) is released into it first, unless a stop string matched.
-    pub fn finish(mut self, reason: FinishReason) {
+    /// `seed_replays`: whether the request's seed drove its sampling, so that sending it
+    /// back replays the request (the candle scheduler's draws; not CTranslate2's).
+    pub fn finish(mut self, reason: FinishReason, seed_replays: bool) {
         let reason = match self.flush_unless_ended() {
             Ok((tail, stopped)) => {
                 self.text.push_str(&tail);
@@ -124,7 +126,7 @@ impl Sequence {
             tokens: self.tokens,
             finish_reason: reason,
             prompt_tokens: self.job.request.prompt_ids.len(),
-            seed: self.job.request.seed,
+            seed: seed_replays.then_some(self.job.request.seed),
         };
         let _ = self.job.events.send(Event::Finished(completion));
     }

@@ -1,4 +1,5 @@
-//! The generation a replica must complete before it is reported ready (SPEC §3).
+//! The generation a replica must complete before it is reported ready (`docs/batcher.md`,
+//! Replicas and autoscaling).
 
 use kernels::{CpuSampler, Sampler, SamplingParams};
 
