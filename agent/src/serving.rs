@@ -167,7 +167,7 @@ pub struct ServingStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaStatus {
-    /// "cpu" or "cuda:<index>".
+    /// `cpu` or `cuda:<index>`.
     pub device: String,
     /// NVML index of the GPU the replica was admitted on.
     pub gpu: Option<u32>,

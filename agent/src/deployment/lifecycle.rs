@@ -1,8 +1,8 @@
 //! Drives a deployment through its phases (`docs/api.md`, Lifecycle):
-//! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
-//! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
-//! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
-//! its next step.
+//! PENDING → CHECKING_DEVICE → FETCHING → CONVERTING (ctranslate2 only) → LOADING →
+//! WARMING → READY, any step → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is
+//! recorded in the registry (durably) before the next begins; an undeploy accepted
+//! meanwhile stops the deploy at its next step.
 
 use std::path::Path;
 use std::sync::Arc;
