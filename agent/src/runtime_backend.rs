@@ -11,9 +11,9 @@ use runtime::batcher::{
     Completion, Engine, EngineConfig, EngineStats, Event, GenerateError, LoadedReplica,
     ReplicaLoader, ReplicaModel, SamplingParams, StartStep, SubmitError, SubmitRequest,
 };
+use runtime::checkpoint::Checkpoint;
 use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization};
 use runtime::model::{Architecture, Model, Target};
-use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 
@@ -55,7 +55,7 @@ impl RuntimeBackend {
     /// Converts (or reuses the cached conversion) and returns the CTranslate2 status parts.
     fn convert(
         &self,
-        dir: &ModelDir,
+        dir: &Checkpoint,
         spec: &DeploymentSpec,
     ) -> Result<(ct2::CachedConversion, ComputeType), LoadFailure> {
         let requested = spec.quantization.ct2_requested();
@@ -93,7 +93,7 @@ impl ServingBackend for RuntimeBackend {
         placement: &Placement,
         progress: &dyn LoadProgress,
     ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
-        let dir = ModelDir::open(&model.dir)
+        let dir = Checkpoint::open(&model.dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         let tokenizer = Tokenizer::load(&dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
@@ -273,8 +273,8 @@ impl RuntimeLoader {
         if let Some(model) = shared.get(device_name) {
             return Ok(model.clone());
         }
-        let dir = ModelDir::open(&self.dir).map_err(|e| e.to_string())?;
-        let model = target.load(&dir).map_err(|e| e.to_string())?;
+        let dir = Checkpoint::open(&self.dir).map_err(|e| e.to_string())?;
+        let model = dir.load_on(target).map_err(|e| e.to_string())?;
         shared.insert(device_name.to_owned(), model.clone());
         Ok(model)
     }

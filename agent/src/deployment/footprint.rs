@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use runtime::checkpoint::Checkpoint;
 use runtime::ct2;
-use runtime::model_dir::ModelDir;
 
 use super::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, MemoryNeed, ReplicaDevice};
@@ -23,7 +23,7 @@ pub enum ReplicaHost {
 /// The estimate for the model in `dir` deployed as `spec` on `host`. A directory that does
 /// not open as a model needs nothing known here; the load reports what is wrong with it.
 pub fn estimate(dir: &Path, spec: &DeploymentSpec, host: ReplicaHost) -> MemoryNeed {
-    let Ok(model) = ModelDir::open(dir) else {
+    let Ok(model) = Checkpoint::open(dir) else {
         return MemoryNeed::UNKNOWN;
     };
     // Mapped as the serving backend maps a replica's device (any GPU index will do).
@@ -32,7 +32,7 @@ pub fn estimate(dir: &Path, spec: &DeploymentSpec, host: ReplicaHost) -> MemoryN
         ReplicaHost::Gpu(cc) => (Some(ReplicaDevice::Cuda { gpu: 0 }), Some(cc)),
     };
     let estimate = match spec.backend {
-        BackendKind::Candle => candle_target(device, capability).memory_estimate(&model),
+        BackendKind::Candle => model.memory_estimate(candle_target(device, capability)),
         BackendKind::Ctranslate2 => {
             let requested = spec.quantization.ct2_requested();
             let device = ct2_device(device, capability);
