@@ -22,8 +22,8 @@ use crate::deployment::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
 use crate::serving::{
     FinishReason, GenerateEvent, GenerateFailure, GenerateRequest, GenerateResult, LoadFailure,
-    LoadProgress, LoadStep, ReplicaStatus, RequestField, ResolvedModel, ServingBackend,
-    ServingHandle, ServingStatus, SubmitRejection,
+    LoadProgress, LoadStep, ReplicaStatus, RequestField, ServingBackend, ServingHandle,
+    ServingStatus, SubmitRejection,
 };
 
 /// Builds engines for deployments.
@@ -88,13 +88,11 @@ impl RuntimeBackend {
 impl ServingBackend for RuntimeBackend {
     fn load(
         &self,
-        model: &ResolvedModel,
+        dir: Arc<Checkpoint>,
         spec: &DeploymentSpec,
         placement: &Placement,
         progress: &dyn LoadProgress,
     ) -> Result<Arc<dyn ServingHandle>, LoadFailure> {
-        let dir = Checkpoint::open(&model.dir)
-            .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         let tokenizer = Tokenizer::load(&dir)
             .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         let first_device = placement.initial(1).into_iter().next();
@@ -133,8 +131,9 @@ impl ServingBackend for RuntimeBackend {
             }
         };
 
+        let limits = dir.limits();
         let loader = Arc::new(RuntimeLoader {
-            dir: dir.path().to_path_buf(),
+            checkpoint: dir,
             architecture,
             kind,
             placement: placement.clone(),
@@ -147,7 +146,7 @@ impl ServingBackend for RuntimeBackend {
         let engine = Engine::start(
             self.engine_config(spec),
             Arc::new(tokenizer),
-            dir.limits(),
+            limits,
             loader,
             observer,
             &|step| {
@@ -204,7 +203,8 @@ enum ModelKind {
 
 /// Loads replicas where the placement puts them.
 struct RuntimeLoader {
-    dir: PathBuf,
+    /// Opened once for the deploy; every candle replica loads from it.
+    checkpoint: Arc<Checkpoint>,
     architecture: Architecture,
     kind: ModelKind,
     placement: Placement,
@@ -273,8 +273,7 @@ impl RuntimeLoader {
         if let Some(model) = shared.get(device_name) {
             return Ok(model.clone());
         }
-        let dir = Checkpoint::open(&self.dir).map_err(|e| e.to_string())?;
-        let model = dir.load_on(target).map_err(|e| e.to_string())?;
+        let model = self.checkpoint.load_on(target).map_err(|e| e.to_string())?;
         shared.insert(device_name.to_owned(), model.clone());
         Ok(model)
     }

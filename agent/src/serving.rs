@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use runtime::checkpoint::Checkpoint;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -64,10 +65,11 @@ pub trait LoadProgress: Send + Sync {
 pub trait ServingBackend: Send + Sync {
     /// Blocking: converts if needed, loads `placement.initial(minReplicas)` replicas,
     /// runs a warm-up generation on each, and returns once all of them serve. The lifecycle
-    /// calls it from `spawn_blocking`.
+    /// calls it from `spawn_blocking` with the checkpoint it opened once for the deploy
+    /// (the memory estimate read the same one); every replica loads from it.
     fn load(
         &self,
-        model: &ResolvedModel,
+        checkpoint: Arc<Checkpoint>,
         spec: &DeploymentSpec,
         placement: &Placement,
         progress: &dyn LoadProgress,
