@@ -1,6 +1,7 @@
-//! Where a modelId's files come from (SPEC §5): the config's `[models."<id>"]` (a local
-//! directory under `model_roots`, or `hf:REPO[@REVISION]`), else the modelId itself as a
-//! Hugging Face repo id, fetched with hf-hub into its cache (the layout Python uses).
+//! Where a modelId's files come from (`docs/api.md` § Lifecycle, FETCHING): the config's
+//! `[models."<id>"]` (a local directory under `model_roots`, or `hf:REPO[@REVISION]`), else
+//! the modelId itself as a Hugging Face repo id, fetched with hf-hub into its cache (the
+//! layout Python uses).
 //!
 //! hf-hub 0.4 is used for downloads (ureq, small tree); the cache is read here directly so
 //! that offline mode (`HF_HUB_OFFLINE=1` or `hf_offline = true`) never touches the network

@@ -1,4 +1,4 @@
-//! Drives a deployment through its phases (SPEC §3):
+//! Drives a deployment through its phases (`docs/api.md` § Lifecycle):
 //! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
 //! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
 //! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at

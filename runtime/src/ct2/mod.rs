@@ -1,4 +1,4 @@
-//! The CTranslate2 side of the runtime (SPEC §5, backend `ctranslate2`).
+//! The CTranslate2 side of the runtime (backend `ctranslate2`; `docs/ctranslate2.md`).
 //!
 //! - [`convert`]: Hugging Face checkpoint → CTranslate2 model directory, in Rust (no
 //!   Python at deploy time), byte-identical to CTranslate2's own converter.
