@@ -93,7 +93,7 @@ else
         cp "$repo/configs/agent.toml" "$config_tmp"
     else
         cat >"$config_tmp" <<'CONFIG'
-# gpu-agent configuration (SPEC §8). Every key can also be set as GPU_AGENT_<KEY>.
+# gpu-agent configuration (docs/operations.md). Every key can also be set as GPU_AGENT_<KEY>.
 listen = "127.0.0.1:8080"
 state_dir = "/var/lib/gpu-agent"
 allow_cpu = false

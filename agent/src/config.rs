@@ -1,5 +1,5 @@
-//! The agent's configuration (SPEC §8): a TOML file, every key overridable by a
-//! `GPU_AGENT_*` environment variable.
+//! The agent's configuration (`docs/operations.md` § Configuration): a TOML file, every key
+//! overridable by a `GPU_AGENT_*` environment variable.
 //!
 //! Overrides name a key path with `__` between table levels, upper case:
 //! `GPU_AGENT_LISTEN`, `GPU_AGENT_BATCHER__MAX_QUEUE`, `GPU_AGENT_AUTH__API_KEYS='["kg-1"]'`.

@@ -10,8 +10,8 @@ use runtime::batcher::{
     Engine, EngineConfig, Event, LoadedReplica, ReplicaLoader, ReplicaModel, SamplingParams,
     SubmitRequest,
 };
+use runtime::checkpoint::Checkpoint;
 use runtime::model::{Model, Precision, Target};
-use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
 use serde::Serialize;
 
@@ -47,7 +47,7 @@ pub struct LocalResult {
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error(transparent)]
-    Load(#[from] runtime::model_dir::LoadError),
+    Load(#[from] runtime::checkpoint::LoadError),
     #[error("{0}")]
     Engine(String),
     #[error("the prompt could not be tokenized: {0}")]
@@ -87,7 +87,7 @@ pub fn parse_target(device: &str) -> Result<Target, String> {
 }
 
 pub fn generate(request: LocalRequest) -> Result<LocalResult, LocalError> {
-    let dir = ModelDir::open(&request.model)?;
+    let dir = Checkpoint::open(&request.model)?;
     let tokenizer = Arc::new(Tokenizer::load(&dir)?);
     let prompt_tokens = tokenizer
         .encode(&request.prompt)
@@ -95,7 +95,7 @@ pub fn generate(request: LocalRequest) -> Result<LocalResult, LocalError> {
     let precision = request
         .precision
         .unwrap_or_else(|| request.target.precision(dir.architecture()));
-    let model = request.target.load_in(&dir, precision)?;
+    let model = dir.load_in(request.target, precision)?;
     let engine = Engine::start(
         EngineConfig {
             name: "cli".into(),

@@ -1,6 +1,6 @@
-//! Prometheus metrics (SPEC §7). The names are a contract; they are declared here once.
-//! Recording goes through the `metrics` facade, so without an installed exporter (unit
-//! tests) every call is a no-op.
+//! Prometheus metrics (`docs/api.md` § Metrics). The names are a contract; they are
+//! declared here once. Recording goes through the `metrics` facade, so without an installed
+//! exporter (unit tests) every call is a no-op.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -29,7 +29,7 @@ pub const INTER_TOKEN_LATENCY_SECONDS: &str = "gpu_agent_inter_token_latency_sec
 pub const REQUEST_DURATION_SECONDS: &str = "gpu_agent_request_duration_seconds";
 pub const GENERATED_TOKENS_TOTAL: &str = "gpu_agent_generated_tokens_total";
 pub const DEPLOYMENT_PHASE: &str = "gpu_agent_deployment_phase";
-/// Not in SPEC §7's table; the batcher issue asks for the replica count in metrics too.
+/// The replica count: operators alert on it (`docs/batcher.md` § Replicas and autoscaling).
 pub const REPLICAS: &str = "gpu_agent_replicas";
 /// Batch slots (each holds one sequence's KV cache) in use over those admitted: running
 /// sequences / (replicas × maxBatchSize). For least-load routers (docs/operations.md).
@@ -80,7 +80,8 @@ pub fn install() -> Result<PrometheusHandle, String> {
     if let Some(handle) = EXPORTER.get() {
         return Ok(handle.clone());
     }
-    // Without buckets the exporter renders summaries; SPEC §7 asks for histograms.
+    // Without buckets the exporter renders summaries; the contract is histograms
+    // (`docs/api.md` § Metrics).
     let mut builder = PrometheusBuilder::new();
     for (name, buckets) in [
         (BATCH_SIZE, BATCH_SIZE_BUCKETS),

@@ -1,6 +1,7 @@
-//! Where a modelId's files come from (SPEC §5): the config's `[models."<id>"]` (a local
-//! directory under `model_roots`, or `hf:REPO[@REVISION]`), else the modelId itself as a
-//! Hugging Face repo id, fetched with hf-hub into its cache (the layout Python uses).
+//! Where a modelId's files come from (`docs/api.md` § Lifecycle, FETCHING): the config's
+//! `[models."<id>"]` (a local directory under `model_roots`, or `hf:REPO[@REVISION]`), else
+//! the modelId itself as a Hugging Face repo id, fetched with hf-hub into its cache (the
+//! layout Python uses).
 //!
 //! hf-hub 0.4 is used for downloads (ureq, small tree); the cache is read here directly so
 //! that offline mode (`HF_HUB_OFFLINE=1` or `hf_offline = true`) never touches the network
@@ -9,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use runtime::checkpoint::{self, COMPANION_FILES, CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
 use thiserror::Error;
 
 use crate::config::{AgentConfig, ModelEntry};
@@ -110,19 +112,6 @@ impl SourceError {
         }
     }
 }
-
-/// Files fetched when present; `config.json` is required, the rest depend on the model.
-const OPTIONAL_FILES: &[&str] = &[
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-];
-const SINGLE_WEIGHTS: &str = "model.safetensors";
-const SHARD_INDEX: &str = "model.safetensors.index.json";
 
 /// Resolves and fetches model sources under the agent's configuration.
 #[derive(Clone, Debug)]
@@ -307,7 +296,7 @@ impl ModelSources {
             return None;
         }
         let dir = repo_dir.join("snapshots").join(&commit);
-        dir.join("config.json").is_file().then_some((dir, commit))
+        dir.join(CONFIG_FILE).is_file().then_some((dir, commit))
     }
 
     fn download(
@@ -339,30 +328,34 @@ impl ModelSources {
             RepoType::Model,
             revision.to_owned(),
         ));
+        // The layout is the checkpoint reader's: config, companions when present, weights.
         let config = hub
-            .get("config.json")
-            .map_err(|e| failed("config.json", e.to_string()))?;
-        for file in OPTIONAL_FILES {
+            .get(CONFIG_FILE)
+            .map_err(|e| failed(CONFIG_FILE, e.to_string()))?;
+        for file in COMPANION_FILES {
             // Absent optional files are normal (a T5 has no merges.txt); the runtime's
             // directory check reports what is really missing.
             if let Err(error) = hub.get(file) {
                 tracing::debug!(repo, file, %error, "optional model file not fetched");
             }
         }
-        if hub.get(SINGLE_WEIGHTS).is_err() {
-            let index = hub.get(SHARD_INDEX).map_err(|e| {
+        if hub.get(WEIGHTS_FILE).is_err() {
+            let index = hub.get(WEIGHTS_INDEX_FILE).map_err(|e| {
                 failed(
-                    SINGLE_WEIGHTS,
-                    format!("neither {SINGLE_WEIGHTS} nor {SHARD_INDEX} could be fetched: {e}"),
+                    WEIGHTS_FILE,
+                    format!(
+                        "neither {WEIGHTS_FILE} nor {WEIGHTS_INDEX_FILE} could be fetched: {e}"
+                    ),
                 )
             })?;
-            for shard in shard_files(&index).map_err(|reason| failed(SHARD_INDEX, reason))? {
+            let shards = shards_to_fetch(&index).map_err(|e| failed(WEIGHTS_INDEX_FILE, e))?;
+            for shard in shards {
                 hub.get(&shard).map_err(|e| failed(&shard, e.to_string()))?;
             }
         }
         let dir = config.parent().map(Path::to_owned).ok_or_else(|| {
             failed(
-                "config.json",
+                CONFIG_FILE,
                 "downloaded to a path without a parent".to_owned(),
             )
         })?;
@@ -388,24 +381,11 @@ fn is_commit_hash(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The shard file names a `model.safetensors.index.json` lists.
-fn shard_files(index: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(index).map_err(|e| e.to_string())?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let map = value
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or("no weight_map object")?;
-    let mut files: Vec<String> = map
-        .values()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    files.sort();
-    files.dedup();
-    if files.iter().any(|f| f.contains('/') || f.contains("..")) {
-        return Err("a shard name points outside the repository".to_owned());
-    }
-    Ok(files)
+/// The shard files a downloaded `model.safetensors.index.json` names, each checked by the
+/// checkpoint reader's rule (a plain file name) before anything is fetched: an index must
+/// not make the agent write outside the snapshot directory.
+fn shards_to_fetch(index: &Path) -> Result<Vec<String>, String> {
+    checkpoint::shard_names(index).map_err(|e| e.to_string())
 }
 
 /// The hub cache: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
@@ -524,5 +504,32 @@ mod tests {
             .fetch("org/other", &s.resolve("org/other").unwrap())
             .unwrap_err();
         assert_eq!(miss.code(), "MODEL_NOT_CACHED");
+    }
+
+    #[test]
+    fn a_downloaded_index_naming_shards_outside_the_snapshot_is_refused_before_fetching() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join(WEIGHTS_INDEX_FILE);
+        let write = |shard: &str| {
+            let json = serde_json::json!({"weight_map": {"a": "model-1.safetensors", "b": shard}});
+            std::fs::write(&index, json.to_string()).unwrap();
+        };
+        for shard in [
+            "../escape.safetensors",
+            "/tmp/escape.safetensors",
+            "sub/x.safetensors",
+        ] {
+            write(shard);
+            let error = shards_to_fetch(&index).unwrap_err();
+            assert!(
+                error.contains("weight_map") && error.contains(&format!("{shard:?}")),
+                "{shard}: {error}"
+            );
+        }
+        write("model-2.safetensors");
+        assert_eq!(
+            shards_to_fetch(&index).unwrap(),
+            ["model-1.safetensors", "model-2.safetensors"]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! `gpu-agent status`: the probe a load balancer, a control plane or an operator runs
-//! (SPEC §8). It asks a running agent's `/readyz` and, when the agent is up, `/v1/gpus`
-//! for a one-line GPU summary.
+//! (`docs/operations.md` § Probe). It asks a running agent's `/readyz` and, when the agent
+//! is up, `/v1/gpus` for a one-line GPU summary.
 //!
 //! Exit codes: 0 ready, 1 up but not ready (any HTTP answer from `/readyz` other than
 //! 200: loading, draining, ...), 2 unreachable (no connection, or no HTTP answer within
@@ -162,7 +162,7 @@ fn normalise(url: &str) -> String {
     }
 }
 
-/// The sentence to show from an error body: SPEC §2's `error.message`, a `reason` or
+/// The sentence to show from an error body: its `error.message` (`docs/api.md`), a `reason` or
 /// `message` field, or the start of a plain-text body.
 fn reason_of(body: &str) -> Option<String> {
     if let Ok(json) = serde_json::from_str::<Value>(body) {

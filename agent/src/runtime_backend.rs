@@ -10,17 +10,15 @@ use std::time::Duration;
 use runtime::batcher::{
     Engine, EngineConfig, LoadedReplica, ReplicaLoader, ReplicaModel, StartStep,
 };
+use runtime::checkpoint::Checkpoint;
 use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization};
 use runtime::model::{Architecture, Model, Target};
-use runtime::model_dir::ModelDir;
 use runtime::tokenizer::Tokenizer;
 
 use crate::config::{AgentConfig, BatcherConfig};
 use crate::deployment::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
-use crate::serving::{
-    LoadFailure, LoadProgress, LoadStep, ResolvedModel, ServingHandle, ServingStatus,
-};
+use crate::serving::{LoadFailure, LoadProgress, LoadStep, ServingHandle, ServingStatus};
 
 /// Builds engines for deployments.
 pub struct RuntimeBackend {
@@ -51,7 +49,7 @@ impl RuntimeBackend {
     /// Converts (or reuses the cached conversion) and returns the CTranslate2 status parts.
     fn convert(
         &self,
-        dir: &ModelDir,
+        dir: &Checkpoint,
         spec: &DeploymentSpec,
     ) -> Result<(ct2::CachedConversion, ComputeType), LoadFailure> {
         let requested = spec.quantization.ct2_requested();
@@ -87,13 +85,11 @@ impl RuntimeBackend {
     /// calls it from `spawn_blocking`.
     pub fn load(
         &self,
-        model: &ResolvedModel,
+        dir: Arc<Checkpoint>,
         spec: &DeploymentSpec,
         placement: &Placement,
         progress: &dyn LoadProgress,
     ) -> Result<Arc<ServingHandle>, LoadFailure> {
-        let dir = ModelDir::open(&model.dir)
-            .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
         crate::validation::check_defaults_fit(
             "hyperParameters.maxTokens",
             spec.generation.max_tokens,
@@ -138,8 +134,9 @@ impl RuntimeBackend {
             }
         };
 
+        let limits = dir.limits();
         let loader = Arc::new(RuntimeLoader {
-            dir: dir.path().to_path_buf(),
+            checkpoint: dir,
             architecture,
             kind,
             placement: placement.clone(),
@@ -152,7 +149,7 @@ impl RuntimeBackend {
         let engine = Engine::start(
             self.engine_config(spec),
             Arc::new(tokenizer),
-            dir.limits(),
+            limits,
             loader,
             observer,
             &|step| {
@@ -207,7 +204,8 @@ enum ModelKind {
 
 /// Loads replicas where the placement puts them.
 struct RuntimeLoader {
-    dir: PathBuf,
+    /// Opened once for the deploy; every candle replica loads from it.
+    checkpoint: Arc<Checkpoint>,
     architecture: Architecture,
     kind: ModelKind,
     placement: Placement,
@@ -276,8 +274,7 @@ impl RuntimeLoader {
         if let Some(model) = shared.get(device_name) {
             return Ok(model.clone());
         }
-        let dir = ModelDir::open(&self.dir).map_err(|e| e.to_string())?;
-        let model = target.load(&dir).map_err(|e| e.to_string())?;
+        let model = self.checkpoint.load_on(target).map_err(|e| e.to_string())?;
         shared.insert(device_name.to_owned(), model.clone());
         Ok(model)
     }

@@ -1,5 +1,5 @@
-//! systemd integration (SPEC §8): `Type=notify` readiness, stop and status messages, and a
-//! watchdog fed only while the serving loops make progress.
+//! systemd integration (`docs/operations.md` § The systemd unit): `Type=notify` readiness,
+//! stop and status messages, and a watchdog fed only while the serving loops make progress.
 //!
 //! Outside systemd (`NOTIFY_SOCKET` unset) every call does nothing. A failed send is logged
 //! and otherwise ignored: the service manager being unreachable must not stop serving.

@@ -1,5 +1,6 @@
-//! Every documented range and enum of the APIs (SPEC §2.1), declared once. The surfaces
-//! read their wire fields and check them here; docs/api.md and the tests follow this table.
+//! Every documented range and enum of the APIs (`docs/api.md` § Validation table), declared
+//! once. The surfaces read their wire fields and check them here; docs/api.md and the tests
+//! follow this table.
 
 use thiserror::Error;
 

@@ -2,8 +2,9 @@
 //!
 //! Each row of a `[rows, vocab]` batch carries its own [`SamplingParams`] and its own
 //! uniform from a [`RequestRng`], so a row's token is independent of the batch around it.
-//! [`CpuSampler`] is the reference implementation; a CUDA sampler behind the `cuda` feature
-//! implements the same [`Sampler`] trait and the same law ([`truncated_distribution`]).
+//! [`CpuSampler`] is the one implementation (sampling runs on the host, over the logits the
+//! model returns); the [`Sampler`] trait and the law ([`truncated_distribution`]) are what a
+//! device sampler would have to match. There is no CUDA sampler.
 //! Decisions and their reasons: `docs/sampling.md`.
 
 mod distribution;

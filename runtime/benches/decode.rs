@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{DType, Device};
-use runtime::model::{load_model, on_cpu_pool, pin_cpu_threads, Model, Slot};
-use runtime::model_dir::ModelDir;
+use runtime::checkpoint::Checkpoint;
+use runtime::model::{on_cpu_pool, pin_cpu_threads, Model, Slot};
 
 struct Options {
     model_dir: PathBuf,
@@ -125,10 +125,12 @@ fn decode_rate(
 
 fn run() -> Result<(), String> {
     let options = options()?;
-    let dir = ModelDir::open(&options.model_dir).map_err(|e| {
+    let dir = Checkpoint::open(&options.model_dir).map_err(|e| {
         format!("{e}\n(make the checkpoint with: python scripts/bench/make_checkpoint.py)")
     })?;
-    let model = load_model(&dir, &Device::Cpu, DType::F32).map_err(|e| e.to_string())?;
+    let model = dir
+        .load_model(&Device::Cpu, DType::F32)
+        .map_err(|e| e.to_string())?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     decode_rate(
         model.as_ref(),

@@ -2,9 +2,9 @@
 //! batcher. Knows nothing about HTTP.
 
 pub mod batcher;
+pub mod checkpoint;
 pub mod ct2;
 mod load_error;
 pub mod model;
-pub mod model_dir;
 pub mod text;
 pub mod tokenizer;

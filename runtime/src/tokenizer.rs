@@ -9,9 +9,9 @@ use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::AddedToken;
 
+use crate::checkpoint::{Checkpoint, TokenizerFiles};
 use crate::load_error::LoadError;
 use crate::model::Architecture;
-use crate::model_dir::{ModelDir, TokenizerFiles};
 
 /// GPT-2's only special token: end of text, also its BOS/EOS/UNK.
 const GPT2_END_OF_TEXT: &str = "<|endoftext|>";
@@ -49,8 +49,8 @@ impl std::fmt::Debug for Tokenizer {
 }
 
 impl Tokenizer {
-    /// The tokenizer of a model directory; its EOS id is the one `config.json` names.
-    pub fn load(dir: &ModelDir) -> Result<Self, LoadError> {
+    /// The tokenizer of a checkpoint; its EOS id is the one `config.json` names.
+    pub fn load(dir: &Checkpoint) -> Result<Self, LoadError> {
         let mut tokenizer = match dir.tokenizer_files() {
             TokenizerFiles::Json(path) => Self::from_json_file(path)?,
             TokenizerFiles::Gpt2Bpe { vocab, merges } => Self::from_gpt2_files(vocab, merges)?,

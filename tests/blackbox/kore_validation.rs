@@ -1,4 +1,4 @@
-//! Every rule of SPEC §2.1 broken once: the status, the error code and `error.field`.
+//! Every rule of `docs/api.md` § Validation table broken once: the status, the error code and `error.field`.
 
 use serde_json::{json, Value};
 

@@ -1,5 +1,6 @@
-//! Status callback (SPEC §3): each phase change is POSTed as JSON to the configured
-//! `status_callback_url` from a background thread, so serving never waits on the receiver.
+//! Status callback (`docs/operations.md` § Status callback): each phase change is POSTed as
+//! JSON to the configured `status_callback_url` from a background thread, so serving never
+//! waits on the receiver.
 //!
 //! Delivery is at least once within [`CallbackPolicy::max_attempts`] (a retry after a
 //! timeout may repeat an event the receiver did get), in order, one event at a time. The

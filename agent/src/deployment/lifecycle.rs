@@ -1,20 +1,21 @@
-//! Drives a deployment through its phases (`docs/api.md`, Lifecycle):
-//! PENDING → CHECKING_DEVICE → FETCHING → CONVERTING (ctranslate2 only) → LOADING →
-//! WARMING → READY, any step → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is
-//! recorded in the registry (durably) before the next begins; an undeploy accepted
-//! meanwhile stops the deploy at its next step.
+//! Drives a deployment through its phases (`docs/api.md` § Lifecycle):
+//! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
+//! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
+//! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
+//! its next step.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use runtime::checkpoint::{Checkpoint, LoadError};
 
 use super::footprint::{self, ReplicaHost};
 use super::phase::{Failure, Phase};
 use super::registry::{Cancelled, Registry};
 use super::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{
-    AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, MemoryNeed,
-    Placement,
+    AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, Placement,
 };
 use crate::host_paths::HostPaths;
 use crate::instance::HostInstance;
@@ -126,14 +127,21 @@ impl Lifecycle {
             .resolve(&spec.model_id)
             .ok()
             .and_then(|source| self.sources.local_dir(&source));
+        // The checkpoint is opened once per deploy: the estimate, the tokenizer and every
+        // replica read this one.
+        let opened = on_disk.as_deref().map(open_checkpoint);
         let mut placement = self
-            .admit(spec, on_disk.as_deref(), Phase::CheckingDevice)
+            .admit(spec, opened.as_ref(), Phase::CheckingDevice)
             .await?;
 
         self.registry.advance(id, Phase::Fetching)?;
         let model = self.fetch(id, spec).await?;
+        let checkpoint = match opened {
+            Some(opened) if on_disk.as_deref() == Some(model.dir.as_path()) => opened,
+            _ => open_checkpoint(&model.dir),
+        };
         if on_disk.is_none() {
-            placement = self.admit(spec, Some(&model.dir), Phase::Fetching).await?;
+            placement = self.admit(spec, Some(&checkpoint), Phase::Fetching).await?;
         }
 
         let first_load_phase = match spec.backend {
@@ -141,6 +149,8 @@ impl Lifecycle {
             BackendKind::Candle => Phase::Loading,
         };
         self.registry.advance(id, first_load_phase)?;
+        let checkpoint =
+            checkpoint.map_err(|e| failed("MODEL_LOAD_FAILED", e.to_string(), first_load_phase))?;
         let backend = Arc::clone(&self.backend);
         let progress = PhaseReporter {
             registry: Arc::clone(&self.registry),
@@ -148,7 +158,7 @@ impl Lifecycle {
         };
         let spec_for_load = spec.clone();
         let loaded = tokio::task::spawn_blocking(move || {
-            backend.load(&model, &spec_for_load, &placement, &progress)
+            backend.load(checkpoint, &spec_for_load, &placement, &progress)
         })
         .await
         .map_err(|e| {
@@ -166,12 +176,12 @@ impl Lifecycle {
         loaded.map_err(|f| failed(&f.code, f.message, current))
     }
 
-    /// Looks the class up, estimates the memory a replica of the model in `model_dir` needs
-    /// there (nothing known without it), refreshes the inventory and admits the deploy.
+    /// Looks the class up, estimates the memory a replica of the opened checkpoint needs
+    /// there (nothing known without one), refreshes the inventory and admits the deploy.
     async fn admit(
         &self,
         spec: &DeploymentSpec,
-        model_dir: Option<&Path>,
+        checkpoint: Option<&Result<Arc<Checkpoint>, LoadError>>,
         phase: Phase,
     ) -> Result<Placement, Stop> {
         let class = self
@@ -189,9 +199,8 @@ impl Lifecycle {
             }
             _ => ReplicaHost::Cpu,
         };
-        let memory = model_dir.map_or(MemoryNeed::UNKNOWN, |dir| {
-            footprint::estimate(dir, spec, host)
-        });
+        let checkpoint = checkpoint.and_then(|opened| opened.as_deref().ok());
+        let memory = footprint::estimate(checkpoint, spec, host);
         let inventory = Arc::clone(&self.inventory);
         let state = tokio::task::spawn_blocking(move || inventory.refresh())
             .await
@@ -263,6 +272,12 @@ impl Lifecycle {
             );
         }
     }
+}
+
+/// The checkpoint in `dir`, opened for the whole deploy; a failure is reported when the load
+/// starts (MODEL_LOAD_FAILED), as if the load had opened it.
+fn open_checkpoint(dir: &Path) -> Result<Arc<Checkpoint>, LoadError> {
+    Checkpoint::open(dir).map(Arc::new)
 }
 
 /// Records the backend's load steps as phases.

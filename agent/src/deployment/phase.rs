@@ -1,5 +1,5 @@
-//! The deployment lifecycle's phases (SPEC §3) and how the Kore and Lucidworks views
-//! project them.
+//! The deployment lifecycle's phases (`docs/api.md` § Lifecycle) and how the Kore and
+//! Lucidworks views project them.
 
 use serde::{Deserialize, Serialize};
 

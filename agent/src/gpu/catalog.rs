@@ -1,4 +1,5 @@
-//! The device-class catalog: which hardware each `deviceType` promises (SPEC §4).
+//! The device-class catalog: which hardware each `deviceType` promises
+//! (`docs/gpu-admission.md` § Device-class catalog).
 //!
 //! The facts live in `configs/device-classes.toml`, compiled into the binary as the default;
 //! `[gpu] device_classes` points at a replacement file. Request validation takes the

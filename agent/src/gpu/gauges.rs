@@ -1,4 +1,4 @@
-//! GPU memory gauges for `/metrics` (SPEC §7), through the `metrics` facade.
+//! GPU memory gauges for `/metrics` (`docs/api.md` § Metrics), through the `metrics` facade.
 
 use metrics::{describe_gauge, gauge, Unit};
 

@@ -1,4 +1,5 @@
-//! Durable state (SPEC §3): JSON documents by kind and id under the state directory.
+//! Durable state (`docs/operations.md` § State: layout and durability): JSON documents by
+//! kind and id under the state directory.
 //!
 //! Layout: `<dir>/<kind>/<id>.json`, one document per file. A `put` or `delete` is on disk
 //! (file data and directory entry both fsynced) before it returns, so anything the API has

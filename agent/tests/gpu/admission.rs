@@ -1,5 +1,5 @@
 //! CHECKING_DEVICE: a deploy runs only on the device class it asked for, and only where its
-//! replicas fit in free GPU memory (SPEC §4).
+//! replicas fit in free GPU memory (`docs/gpu-admission.md`).
 
 use crate::common::{admit_on, cpu_execution_policy, cuda_policy, Deploy, FakeHost};
 use fake_nvml::FakeHardware;

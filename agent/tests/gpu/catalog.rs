@@ -7,7 +7,7 @@ use gpu_agent::gpu::{
     GpuRequirement, UnknownDeviceType,
 };
 
-/// SPEC §2.1's deviceType enum, in SPEC §4's table order.
+/// The deviceType enum (`docs/api.md` § Validation table), in the catalog's order.
 const SPEC_DEVICE_TYPES: [&str; 8] = [
     "g4dn.xlarge",
     "g4dn.12xlarge",

@@ -50,7 +50,7 @@ pub struct EngineConfig {
 /// One replica's model and where it runs.
 pub struct LoadedReplica {
     pub model: ReplicaModel,
-    /// "cpu" or "cuda:<ordinal>".
+    /// `"cpu"` or `"cuda:<ordinal>"`.
     pub device: String,
     /// NVML index of the GPU it was placed on, if any.
     pub gpu: Option<u32>,

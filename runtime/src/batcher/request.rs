@@ -12,7 +12,7 @@ use crate::text::FinishReason;
 pub struct GenerateRequest {
     pub prompt_ids: Vec<u32>,
     pub sampling: SamplingParams,
-    /// New tokens to generate at most (`maxTokens`, `docs/api.md`).
+    /// New tokens to generate at most (`maxTokens`, `docs/api.md` § Validation table).
     pub max_new_tokens: usize,
     /// Stop strings, matched on decoded text and excluded from the output.
     pub stop: Vec<String>,

@@ -1,5 +1,5 @@
-//! The generation a replica must complete before it is reported ready (`docs/batcher.md`,
-//! Replicas and autoscaling).
+//! The generation a replica must complete before it is reported ready (`docs/api.md`
+//! § Lifecycle: READY only after a warm-up succeeded on every replica).
 
 use kernels::{CpuSampler, Sampler, SamplingParams};
 

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::checkpoint::weight_files;
 use super::convert::{convert, Architecture, ConvertedModel};
 use super::error::{CacheError, ConvertError};
 use super::quantize::Quantization;
+use crate::checkpoint::{weight_files, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
 
 /// Bumped whenever the converter's output for the same input changes.
 const CONVERTER_FORMAT: u32 = 1;
@@ -245,7 +245,12 @@ pub fn source_key(source: &Path, quantization: Quantization) -> Result<String, C
         .map(|name| source.join(name))
         .filter(|p| p.is_file())
         .collect();
-    paths.extend(weight_files(source)?);
+    let weights = weight_files(source)?;
+    // A sharded checkpoint's index is part of what was converted.
+    if !source.join(WEIGHTS_FILE).is_file() {
+        paths.push(source.join(WEIGHTS_INDEX_FILE));
+    }
+    paths.extend(weights);
     for path in paths {
         let (size, sha256) = hash_file(&path).map_err(|e| ConvertError::Read {
             path: path.clone(),

@@ -12,8 +12,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::convert::Architecture;
+use crate::checkpoint::Checkpoint;
 use crate::model::MemoryEstimate;
-use crate::model_dir::ModelDir;
 
 /// CTranslate2's compute types (weights and activations), named as CTranslate2 names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,7 +163,7 @@ pub fn effective_compute_type(
 
 /// What one replica needs when CTranslate2 runs the model in `dir` as `effective` (a type
 /// [`effective_compute_type`] resolved): its weights and one slot's caches at full context.
-pub fn memory_estimate(dir: &ModelDir, effective: ComputeType) -> MemoryEstimate {
+pub fn memory_estimate(dir: &Checkpoint, effective: ComputeType) -> MemoryEstimate {
     MemoryEstimate {
         weights_bytes: dir.parameter_count() * effective.weight_bytes(),
         kv_bytes_per_slot: dir.kv_elements_per_slot() * effective.activation_bytes(),

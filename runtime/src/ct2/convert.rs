@@ -8,11 +8,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::{Checkpoint, HfConfig};
 use super::error::ConvertError;
 use super::py_json::PyJson;
 use super::quantize::Quantization;
-use super::spec::SpecBuilder;
+use super::source::{HfConfig, SourceTensors};
 use super::{gpt2_spec, t5_spec};
 
 pub use crate::model::Architecture;
@@ -55,16 +54,6 @@ impl fmt::Display for Architecture {
     }
 }
 
-/// What an architecture's spec builder hands back to be written.
-pub struct SpecParts {
-    pub spec: SpecBuilder,
-    /// The model's `config.json` (special tokens and flags).
-    pub config: PyJson,
-    /// Tokens by id.
-    pub vocabulary: Vec<String>,
-    pub vocabulary_file: &'static str,
-}
-
 /// A converted model directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvertedModel {
@@ -82,7 +71,7 @@ pub fn convert(
 ) -> Result<ConvertedModel, ConvertError> {
     let config = HfConfig::read(source)?;
     let architecture = Architecture::from_config(&config)?;
-    let weights = Checkpoint::open(source)?;
+    let weights = SourceTensors::open(source)?;
     let parts = match architecture {
         Architecture::Gpt2 => gpt2_spec::build(source, &config, &weights)?,
         Architecture::T5 => t5_spec::build(source, &config, &weights)?,
@@ -123,30 +112,4 @@ fn write_text(path: &Path, text: &str) -> Result<(), ConvertError> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// CTranslate2's activation codes (`ops/activation.h`) for the names transformers uses.
-pub fn activation_code_for(config: &HfConfig, field: &str, name: &str) -> Result<i8, ConvertError> {
-    Ok(match name {
-        "relu" => 0,
-        "gelu_fast" | "gelu_new" | "gelu_pytorch_tanh" => 1,
-        "silu" | "swish" => 2,
-        "gelu" | "gelu_python" => 3,
-        "quick_gelu" => 4,
-        other => {
-            return Err(config.field_error(
-                field,
-                &format!(
-                    "names activation {other:?}; supported: relu, gelu, gelu_new, gelu_fast, \
-                     gelu_python, gelu_pytorch_tanh, quick_gelu, silu, swish"
-                ),
-            ))
-        }
-    })
-}
-
-/// The activation named by `field` (or `default` when absent).
-pub fn activation_code(config: &HfConfig, field: &str, default: &str) -> Result<i8, ConvertError> {
-    let name = config.str_or(field, default)?;
-    activation_code_for(config, field, name)
 }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::load_error::LoadError;
+
 /// A `model.bin` that cannot be written or parsed.
 #[derive(Debug, Error)]
 pub enum ModelBinError {
@@ -33,6 +35,9 @@ pub enum ModelBinError {
 /// A Hugging Face checkpoint that cannot be converted to CTranslate2's format.
 #[derive(Debug, Error)]
 pub enum ConvertError {
+    /// The checkpoint's weights cannot be listed or mapped (the reader's own error).
+    #[error(transparent)]
+    Checkpoint(#[from] LoadError),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,

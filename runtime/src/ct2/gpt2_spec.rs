@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::checkpoint::{Checkpoint, HfConfig};
-use super::convert::{activation_code, SpecParts};
+use super::activation::activation_code;
 use super::error::ConvertError;
 use super::hf_vocabulary::{special_token, HfVocabulary};
 use super::py_json::PyJson;
-use super::spec::{Scalar, SpecBuilder};
+use super::source::{HfConfig, SourceTensors};
+use super::spec::{Scalar, SpecBuilder, SpecParts};
 
 const SPEC_NAME: &str = "TransformerDecoderSpec";
 const SPEC_REVISION: u32 = 8;
@@ -18,7 +18,7 @@ const DEFAULT_SPECIAL: &str = "<|endoftext|>";
 pub fn build(
     dir: &Path,
     config: &HfConfig,
-    weights: &Checkpoint,
+    weights: &SourceTensors,
 ) -> Result<SpecParts, ConvertError> {
     let n_layer = config.usize("n_layer")?;
     let n_head = config.usize("n_head")?;

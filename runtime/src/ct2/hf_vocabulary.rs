@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::checkpoint::read_json;
 use super::error::ConvertError;
+use super::source::read_json;
 
 /// Tokens by id, and the file they came from (for error messages).
 pub struct HfVocabulary {

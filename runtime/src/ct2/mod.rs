@@ -1,4 +1,4 @@
-//! The CTranslate2 side of the runtime (SPEC §5, backend `ctranslate2`).
+//! The CTranslate2 side of the runtime (backend `ctranslate2`; `docs/ctranslate2.md`).
 //!
 //! - [`convert`]: Hugging Face checkpoint → CTranslate2 model directory, in Rust (no
 //!   Python at deploy time), byte-identical to CTranslate2's own converter.
@@ -9,10 +9,10 @@
 //! - `Ct2Model` (feature `ctranslate2`): loads a converted directory through ct2rs and
 //!   generates for a batch of requests with per-step callbacks.
 
+mod activation;
 #[cfg(feature = "ctranslate2")]
 mod backend;
 mod cache;
-mod checkpoint;
 mod compute_type;
 mod convert;
 mod error;
@@ -22,6 +22,7 @@ mod model_bin;
 mod py_json;
 mod quantize;
 mod request;
+mod source;
 mod spec;
 mod t5_spec;
 

@@ -3,7 +3,7 @@
 //! available without the `ctranslate2` feature.
 
 /// How one request picks its tokens. CTranslate2 applies top-k, temperature, then top-p,
-/// which draws from the same law as temperature → top-k → top-p (SPEC §6).
+/// which draws from the same law as temperature → top-k → top-p (`docs/sampling.md`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ct2Sampling {
     /// 0 means greedy (argmax), whatever `top_k` and `top_p` say.

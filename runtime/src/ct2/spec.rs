@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::model_bin::{DataType, ModelBin, Variable};
+use super::py_json::PyJson;
 use super::quantize::{quantize, Quantization};
 
 /// A float tensor read from the checkpoint (row-major, as float32).
@@ -220,6 +221,16 @@ fn find_aliases(values: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
         }
     }
     aliases
+}
+
+/// What an architecture's spec builder hands back to be written.
+pub struct SpecParts {
+    pub spec: SpecBuilder,
+    /// The model's `config.json` (special tokens and flags).
+    pub config: PyJson,
+    /// Tokens by id.
+    pub vocabulary: Vec<String>,
+    pub vocabulary_file: &'static str,
 }
 
 #[cfg(test)]

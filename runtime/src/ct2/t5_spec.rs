@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::checkpoint::{Checkpoint, HfConfig};
-use super::convert::{activation_code_for, SpecParts};
+use super::activation::activation_code_for;
 use super::error::ConvertError;
 use super::hf_vocabulary::{special_token, HfVocabulary};
 use super::py_json::PyJson;
-use super::spec::{Scalar, SpecBuilder, Tensor};
+use super::source::{HfConfig, SourceTensors};
+use super::spec::{Scalar, SpecBuilder, SpecParts, Tensor};
 
 const SPEC_NAME: &str = "TransformerSpec";
 const SPEC_REVISION: u32 = 7;
@@ -28,7 +28,7 @@ struct Dims {
 pub fn build(
     dir: &Path,
     config: &HfConfig,
-    weights: &Checkpoint,
+    weights: &SourceTensors,
 ) -> Result<SpecParts, ConvertError> {
     let d_model = config.usize("d_model")?;
     let d_kv = config.usize("d_kv")?;
@@ -217,7 +217,11 @@ pub fn build(
 }
 
 /// Layer 0's relative attention bias `[num_buckets, num_heads]` of one stack.
-fn relative_bias(weights: &Checkpoint, stack: &str, dims: &Dims) -> Result<Tensor, ConvertError> {
+fn relative_bias(
+    weights: &SourceTensors,
+    stack: &str,
+    dims: &Dims,
+) -> Result<Tensor, ConvertError> {
     let name = format!("{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
     let bias = weights.tensor(&name)?;
     if bias.shape.len() != 2 || bias.shape[1] != dims.num_heads {
@@ -230,13 +234,13 @@ fn relative_bias(weights: &Checkpoint, stack: &str, dims: &Dims) -> Result<Tenso
     Ok(bias)
 }
 
-fn square(weights: &Checkpoint, name: &str, dims: &Dims) -> Result<Tensor, ConvertError> {
+fn square(weights: &SourceTensors, name: &str, dims: &Dims) -> Result<Tensor, ConvertError> {
     weights.tensor_shaped(name, &[dims.d_model, dims.d_model])
 }
 
 fn self_attention(
     spec: &mut SpecBuilder,
-    weights: &Checkpoint,
+    weights: &SourceTensors,
     scope: &str,
     layer: &str,
     bias: &Tensor,
@@ -270,7 +274,7 @@ fn self_attention(
 
 fn cross_attention(
     spec: &mut SpecBuilder,
-    weights: &Checkpoint,
+    weights: &SourceTensors,
     scope: &str,
     layer: &str,
     dims: &Dims,
@@ -298,7 +302,7 @@ fn cross_attention(
 
 fn feed_forward(
     spec: &mut SpecBuilder,
-    weights: &Checkpoint,
+    weights: &SourceTensors,
     scope: &str,
     layer: &str,
     dims: &Dims,

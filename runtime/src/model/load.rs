@@ -1,23 +1,24 @@
-//! From a validated model directory to a ready [`Model`].
+//! From a parsed config and the checkpoint's tensors to a ready [`Model`] — the models'
+//! `load(weights, &config)`, as candle-transformers' `load(vb, &cfg)`. No file is opened
+//! here: [`crate::checkpoint::Checkpoint`] reads the directory and calls this.
 
 use std::sync::Arc;
 
 use candle_core::{DType, Device};
 
+use super::config::ModelConfig;
+use super::weights::Weights;
 use super::{gpt2, t5, Model};
-use crate::model_dir::{LoadError, ModelConfig, ModelDir};
+use crate::load_error::LoadError;
 
-/// Loads the checkpoint in `dir` onto `device`, computing in `dtype` (F32 on CPU; F16/BF16
-/// on CUDA). Norms and softmax always run in f32 and logits are returned as f32.
-pub fn load_model(
-    dir: &ModelDir,
-    device: &Device,
-    dtype: DType,
-) -> Result<Arc<dyn Model>, LoadError> {
-    check_dtype(device, dtype)?;
-    Ok(match dir.config() {
-        ModelConfig::Gpt2(config) => Arc::new(gpt2::Gpt2::load(dir, config, device, dtype)?),
-        ModelConfig::T5(config) => Arc::new(t5::T5::load(dir, config, device, dtype)?),
+/// Builds the model `config` describes from `weights`, on their device and in their
+/// compute dtype (F32 on CPU; F16/BF16 on CUDA). Norms and softmax always run in f32 and
+/// logits are returned as f32.
+pub fn load_model(config: &ModelConfig, weights: &Weights) -> Result<Arc<dyn Model>, LoadError> {
+    check_dtype(weights.device(), weights.dtype())?;
+    Ok(match config {
+        ModelConfig::Gpt2(config) => Arc::new(gpt2::Gpt2::load(weights, config)?),
+        ModelConfig::T5(config) => Arc::new(t5::T5::load(weights, config)?),
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod activation;
 mod attention;
+mod config;
 mod config_check;
 mod cpu_attention;
 mod cpu_threads;
@@ -24,11 +25,13 @@ pub mod t5;
 mod target;
 mod weights;
 
+pub use config::ModelConfig;
 pub use cpu_threads::{on_cpu_pool, pin_cpu_threads};
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;
 pub use target::{MemoryEstimate, Precision, Target};
+pub use weights::Weights;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Architecture {

@@ -1,12 +1,10 @@
 //! Where a model runs and in which precision, chosen from what the agent knows of the
 //! device (NVML's compute capability), so callers need no tensor library types.
 
-use std::sync::Arc;
-
 use candle_core::{DType, Device};
 
-use super::{load_model, Architecture, Model};
-use crate::model_dir::{LoadError, ModelDir};
+use super::Architecture;
+use crate::load_error::LoadError;
 
 /// Device memory one replica needs, before anything is loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +31,7 @@ impl Precision {
         }
     }
 
-    fn dtype(self) -> DType {
+    pub fn dtype(self) -> DType {
         match self {
             Precision::Float32 => DType::F32,
             Precision::Float16 => DType::F16,
@@ -84,35 +82,16 @@ impl Target {
         }
     }
 
-    /// What a replica of the model in `dir` needs here, in the default precision.
-    pub fn memory_estimate(&self, dir: &ModelDir) -> MemoryEstimate {
-        let dtype = self.precision(dir.architecture()).dtype();
-        MemoryEstimate {
-            weights_bytes: dir.weights_bytes(dtype),
-            kv_bytes_per_slot: dir.kv_bytes_per_slot(dtype),
-        }
-    }
-
-    /// Loads the model in `dir` here, in the default precision.
-    pub fn load(&self, dir: &ModelDir) -> Result<Arc<dyn Model>, LoadError> {
-        self.load_in(dir, self.precision(dir.architecture()))
-    }
-
-    /// Loads the model in `dir` here, computing in `precision`.
-    pub fn load_in(
-        &self,
-        dir: &ModelDir,
-        precision: Precision,
-    ) -> Result<Arc<dyn Model>, LoadError> {
-        let device = match *self {
-            Target::Cpu => Device::Cpu,
+    /// The device to load onto (opens the CUDA device).
+    pub fn device(&self) -> Result<Device, LoadError> {
+        match *self {
+            Target::Cpu => Ok(Device::Cpu),
             Target::Cuda { ordinal, .. } => {
                 Device::new_cuda(ordinal).map_err(|e| LoadError::OpenDevice {
                     device: format!("cuda:{ordinal}"),
                     message: e.to_string(),
-                })?
+                })
             }
-        };
-        load_model(dir, &device, precision.dtype())
+        }
     }
 }

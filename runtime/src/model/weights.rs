@@ -1,20 +1,22 @@
 //! Typed access to a checkpoint's tensors: each one is looked up by the checkpoint's own name,
 //! checked against the shape the config implies, and converted to the compute dtype on the
-//! device. A missing or misshapen tensor is a [`LoadError`] that names it.
+//! device. A missing or misshapen tensor is a [`LoadError`] that names it. This is the
+//! models' view of a checkpoint (candle's `VarBuilder`): the tensors, already mapped by the
+//! checkpoint reader, and where and in which dtype to put them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use candle_core::safetensors::Load;
+use candle_core::safetensors::{Load, MmapedSafetensors};
 use candle_core::{DType, Device, Tensor};
 
 use crate::load_error::LoadError;
-use crate::model_dir::ModelDir;
 
 /// Safetensors element types (as the format spells them) that convert to a compute dtype.
 const FLOAT_DTYPES: [&str; 4] = ["F32", "F16", "BF16", "F64"];
 
-pub(crate) struct Weights<'a> {
-    dir: &'a ModelDir,
+pub struct Weights<'a> {
+    tensors: &'a MmapedSafetensors,
+    /// The file errors name (the shard index when there are several).
     path: PathBuf,
     device: Device,
     dtype: DType,
@@ -22,25 +24,38 @@ pub(crate) struct Weights<'a> {
 }
 
 impl<'a> Weights<'a> {
-    pub(crate) fn new(dir: &'a ModelDir, device: &Device, dtype: DType) -> Self {
+    /// The tensors of `path` (memory-mapped), to be placed on `device` in `dtype`.
+    pub fn new(tensors: &'a MmapedSafetensors, path: &Path, device: &Device, dtype: DType) -> Self {
         Self {
-            dir,
-            path: dir.weights_path(),
+            tensors,
+            path: path.to_path_buf(),
             device: device.clone(),
             dtype,
             prefix: String::new(),
         }
     }
 
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub(crate) fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// Looks every later name up under `prefix` (e.g. GPT-2's optional `transformer.`).
-    pub(crate) fn with_prefix(mut self, prefix: &str) -> Self {
-        self.prefix = prefix.to_string();
-        self
+    pub(crate) fn with_prefix(&self, prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            path: self.path.clone(),
+            device: self.device.clone(),
+            ..*self
+        }
     }
 
     /// Whether `name` (without the prefix) is stored.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.dir.weights().get(&self.full_name(name)).is_ok()
+        self.tensors.get(&self.full_name(name)).is_ok()
     }
 
     /// The tensor stored exactly as `name`, ignoring the prefix (GPT-2's `lm_head.weight`
@@ -83,8 +98,7 @@ impl<'a> Weights<'a> {
 
     fn load_exact(&self, name: &str, shape: &[usize], dtype: DType) -> Result<Tensor, LoadError> {
         let view = self
-            .dir
-            .weights()
+            .tensors
             .get(name)
             .map_err(|_| LoadError::MissingTensor {
                 path: self.path.clone(),

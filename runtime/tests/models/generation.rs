@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use candle_core::{DType, Device};
-use runtime::model::{load_model, Model, Slot};
-use runtime::model_dir::ModelDir;
+use runtime::checkpoint::Checkpoint;
+use runtime::model::{Model, Slot};
 
 use crate::fixtures::model_path;
 
 pub fn load_fixture(name: &str) -> Arc<dyn Model> {
-    let dir = ModelDir::open(model_path(name)).expect("fixture model directory opens");
-    load_model(&dir, &Device::Cpu, DType::F32).expect("fixture model loads")
+    let dir = Checkpoint::open(model_path(name)).expect("fixture model directory opens");
+    dir.load_model(&Device::Cpu, DType::F32)
+        .expect("fixture model loads")
 }
 
 /// Index of the largest logit (lowest index on ties).

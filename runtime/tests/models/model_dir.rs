@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use runtime::model::{load_model, Architecture};
-use runtime::model_dir::{LoadError, ModelDir};
+use runtime::checkpoint::{Checkpoint, LoadError};
+use runtime::model::Architecture;
 use tempfile::TempDir;
 
 use crate::fixtures::model_path;
@@ -24,7 +24,7 @@ pub fn copy_of(model: &str) -> TempDir {
 }
 
 fn open_err(dir: &Path) -> String {
-    match ModelDir::open(dir) {
+    match Checkpoint::open(dir) {
         Ok(dir) => panic!("expected an error, opened {dir:?}"),
         Err(e) => e.to_string(),
     }
@@ -32,10 +32,10 @@ fn open_err(dir: &Path) -> String {
 
 #[test]
 fn fixture_directories_open_with_their_architecture() {
-    let gpt2 = ModelDir::open(model_path("gpt2-tiny")).expect("gpt2-tiny opens");
+    let gpt2 = Checkpoint::open(model_path("gpt2-tiny")).expect("gpt2-tiny opens");
     assert_eq!(gpt2.architecture(), Architecture::Gpt2);
     assert_eq!(gpt2.eos_token_id(), 50256);
-    let t5 = ModelDir::open(model_path("t5-tiny")).expect("t5-tiny opens");
+    let t5 = Checkpoint::open(model_path("t5-tiny")).expect("t5-tiny opens");
     assert_eq!(t5.architecture(), Architecture::T5);
     assert_eq!(t5.eos_token_id(), 1);
 }
@@ -78,7 +78,7 @@ fn unknown_model_type_names_it_and_the_supported_types() {
     let config = dir.path().join("config.json");
     let text = std::fs::read_to_string(&config).expect("read");
     std::fs::write(&config, text.replace("\"gpt2\"", "\"bert\"")).expect("write");
-    let error = ModelDir::open(dir.path()).expect_err("bert is refused");
+    let error = Checkpoint::open(dir.path()).expect_err("bert is refused");
     assert!(
         matches!(error, LoadError::UnknownModelType { .. }),
         "{error:?}"
@@ -98,7 +98,7 @@ fn unknown_model_type_names_it_and_the_supported_types() {
 fn unparsable_config_names_the_file() {
     let dir = copy_of("t5-tiny");
     std::fs::write(dir.path().join("config.json"), "{ not json").expect("write");
-    let error = ModelDir::open(dir.path()).expect_err("refused");
+    let error = Checkpoint::open(dir.path()).expect_err("refused");
     assert!(
         matches!(error, LoadError::UnparsableConfig { .. }),
         "{error:?}"
@@ -129,13 +129,13 @@ fn a_directory_that_does_not_exist_is_an_error() {
 #[test]
 fn memory_estimates_follow_the_checkpoint() {
     // gpt2-tiny: 1,637,792 parameters (lm_head tied to wte); 2 layers × 128 positions × 32.
-    let gpt2 = ModelDir::open(model_path("gpt2-tiny")).expect("opens");
+    let gpt2 = Checkpoint::open(model_path("gpt2-tiny")).expect("opens");
     assert_eq!(gpt2.weights_bytes(DType::F32), 1_637_792 * 4);
     assert_eq!(gpt2.weights_bytes(DType::F16), 1_637_792 * 2);
     assert_eq!(gpt2.kv_bytes_per_slot(DType::F32), 2 * 2 * 128 * 32 * 4);
     // t5-tiny: 2,105,984 parameters; decoder self K/V for 512 steps plus cross K/V for 512
     // encoder tokens, 2 decoder layers of 4 heads × 8.
-    let t5 = ModelDir::open(model_path("t5-tiny")).expect("opens");
+    let t5 = Checkpoint::open(model_path("t5-tiny")).expect("opens");
     assert_eq!(t5.weights_bytes(DType::F32), 2_105_984 * 4);
     assert_eq!(
         t5.kv_bytes_per_slot(DType::F16),
@@ -152,8 +152,8 @@ fn edit_weights(dir: &Path, edit: impl FnOnce(&mut HashMap<String, Tensor>)) {
 }
 
 fn load_err(dir: &Path) -> LoadError {
-    let model_dir = ModelDir::open(dir).expect("the directory itself is valid");
-    match load_model(&model_dir, &Device::Cpu, DType::F32) {
+    let model_dir = Checkpoint::open(dir).expect("the directory itself is valid");
+    match model_dir.load_model(&Device::Cpu, DType::F32) {
         Ok(_) => panic!("expected the model to be refused"),
         Err(e) => e,
     }
@@ -213,8 +213,8 @@ fn integer_tensor_is_refused_with_its_dtype() {
 
 #[test]
 fn half_precision_on_the_cpu_is_refused() {
-    let dir = ModelDir::open(model_path("gpt2-tiny")).expect("opens");
-    match load_model(&dir, &Device::Cpu, DType::F16) {
+    let dir = Checkpoint::open(model_path("gpt2-tiny")).expect("opens");
+    match dir.load_model(&Device::Cpu, DType::F16) {
         Ok(_) => panic!("F16 on the CPU must be refused"),
         Err(e) => assert!(matches!(e, LoadError::UnsupportedDtype { .. }), "{e:?}"),
     }
@@ -230,8 +230,10 @@ fn gpt2_weights_load_without_the_transformer_prefix() {
             .collect();
         *tensors = renamed;
     });
-    let bare = ModelDir::open(dir.path()).expect("opens");
-    let model = load_model(&bare, &Device::Cpu, DType::F32).expect("bare GPT2Model names load");
+    let bare = Checkpoint::open(dir.path()).expect("opens");
+    let model = bare
+        .load_model(&Device::Cpu, DType::F32)
+        .expect("bare GPT2Model names load");
     let reference = crate::generation::load_fixture("gpt2-tiny");
     let prompt = [15496, 11, 616, 1438, 318];
     let a = model

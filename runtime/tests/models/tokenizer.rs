@@ -1,13 +1,13 @@
 //! Prompt ids equal Hugging Face's for every reference text.
 
-use runtime::model_dir::ModelDir;
+use runtime::checkpoint::Checkpoint;
 use runtime::tokenizer::Tokenizer;
 use serde::Deserialize;
 
 use crate::fixtures::{fixtures_dir, golden, golden_of, model_path, TokenizationCase};
 
 fn tokenizer_of(model: &str) -> Tokenizer {
-    let dir = ModelDir::open(model_path(model)).expect("fixture model directory opens");
+    let dir = Checkpoint::open(model_path(model)).expect("fixture model directory opens");
     Tokenizer::load(&dir).expect("fixture tokenizer loads")
 }
 

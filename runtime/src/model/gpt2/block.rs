@@ -3,7 +3,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::Gpt2Config;
+use super::config::Gpt2Config;
 use crate::load_error::LoadError;
 use crate::model::activation::Activation;
 use crate::model::attention::{attend, merge_heads, DecodeAttention};

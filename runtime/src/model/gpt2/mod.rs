@@ -16,7 +16,6 @@ use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
 use crate::load_error::LoadError;
-use crate::model_dir::ModelDir;
 
 pub struct Gpt2 {
     config: Gpt2Config,
@@ -33,25 +32,22 @@ pub struct Gpt2 {
 }
 
 impl Gpt2 {
-    pub(crate) fn load(
-        dir: &ModelDir,
-        config: &Gpt2Config,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<Self, LoadError> {
-        let weights = Weights::new(dir, device, dtype);
+    /// Builds the model from `weights` (their device and dtype) as `config` describes it.
+    pub(crate) fn load(weights: &Weights, config: &Gpt2Config) -> Result<Self, LoadError> {
+        let (device, dtype) = (weights.device().clone(), weights.dtype());
         // `GPT2LMHeadModel` checkpoints name the body `transformer.*`; bare `GPT2Model` ones
         // do not.
         let weights = if weights.contains("transformer.wte.weight") {
             weights.with_prefix("transformer.")
         } else {
-            weights
+            weights.with_prefix("")
         };
         let (vocab, d) = (config.vocab_size, config.n_embd);
         let activation = config
             .activation()
             .ok_or_else(|| LoadError::InvalidConfig {
-                path: dir.config_path().to_path_buf(),
+                // Unreachable for configs the checkpoint reader validated.
+                path: "config.json".into(),
                 field: "activation_function",
                 expected: "a supported activation".to_string(),
                 found: config.activation_function.clone(),
@@ -90,7 +86,7 @@ impl Gpt2 {
                 device: device.location(),
             },
             config: config.clone(),
-            device: device.clone(),
+            device,
         })
     }
 

@@ -20,7 +20,6 @@ use super::slot::SlotLayout;
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
 use crate::load_error::LoadError;
-use crate::model_dir::ModelDir;
 
 pub struct T5 {
     config: T5Config,
@@ -38,18 +37,15 @@ pub struct T5 {
 }
 
 impl T5 {
-    pub(crate) fn load(
-        dir: &ModelDir,
-        config: &T5Config,
-        device: &Device,
-        dtype: DType,
-    ) -> Result<Self, LoadError> {
-        let weights = Weights::new(dir, device, dtype);
+    /// Builds the model from `weights` (their device and dtype) as `config` describes it.
+    pub(crate) fn load(weights: &Weights, config: &T5Config) -> Result<Self, LoadError> {
+        let (device, dtype) = (weights.device().clone(), weights.dtype());
         let (vocab, d) = (config.vocab_size, config.d_model);
         let kind = config
             .feed_forward()
             .ok_or_else(|| LoadError::InvalidConfig {
-                path: dir.config_path().to_path_buf(),
+                // Unreachable for configs the checkpoint reader validated.
+                path: "config.json".into(),
                 field: "feed_forward_proj",
                 expected: "a supported feed-forward kind".to_string(),
                 found: config.feed_forward_proj.clone(),
@@ -67,8 +63,8 @@ impl T5 {
         };
         let limits = config.limits();
         Ok(Self {
-            encoder: Encoder::load(&weights, config, kind)?,
-            decoder: Decoder::load(&weights, config, kind, limits.max_new_tokens, device)?,
+            encoder: Encoder::load(weights, config, kind)?,
+            decoder: Decoder::load(weights, config, kind, limits.max_new_tokens, &device)?,
             shared,
             lm_head,
             head_scale,
@@ -84,7 +80,7 @@ impl T5 {
                 device: device.location(),
             },
             config: config.clone(),
-            device: device.clone(),
+            device,
         })
     }
 
