@@ -42,6 +42,14 @@ fn metrics_expose_the_deployment_phase_gauge_under_its_contract_name() {
     );
 }
 
+/// Method, path, headers and body of one request.
+type Request<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Option<&'a Value>,
+);
+
 #[test]
 fn every_response_carries_a_request_id_and_a_given_one_is_echoed() {
     let agent = Agent::start(AgentConfig::default());
@@ -50,7 +58,7 @@ fn every_response_carries_a_request_id_and_a_given_one_is_echoed() {
     let key = [("x-api-key", API_KEY)];
     let bearer = [("authorization", auth.as_str())];
     let empty = json!({});
-    let requests: [(&str, &str, &[(&str, &str)], Option<&Value>); 18] = [
+    let requests: [Request; 18] = [
         ("GET", "/healthz", &[], None),
         ("GET", "/readyz", &[], None),
         ("GET", "/metrics", &[], None),
