@@ -12,8 +12,17 @@ use gpu_agent::config::{AgentConfig, LogFormat};
 use gpu_agent::local_generate::LocalRequest;
 use runtime::model::{Precision, Target};
 
+/// `--version` also names the compiled features (`gpu-agent 0.1.0 (features: cuda)` or
+/// `(features: none)`), so an operator or a test can ask a binary whether it runs candle
+/// models on GPUs (docs/operations.md).
+const VERSION: &str = if cfg!(feature = "cuda") {
+    concat!(env!("CARGO_PKG_VERSION"), " (features: cuda)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (features: none)")
+};
+
 #[derive(Parser)]
-#[command(name = "gpu-agent", version, about = "Per-host GPU inference agent")]
+#[command(name = "gpu-agent", version = VERSION, about = "Per-host GPU inference agent")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

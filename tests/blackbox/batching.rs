@@ -2,8 +2,6 @@
 //! changes greedy or seeded results, steps really batch, stop sequences across token
 //! boundaries, cancellation frees the slot, backpressure, and autoscaling.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use crate::support::golden::golden_cases;
@@ -70,33 +68,42 @@ fn forty_concurrent_greedy_requests_over_two_deployments_equal_their_golden_outp
 
 #[test]
 fn a_seeded_sampled_request_gives_the_same_tokens_alone_and_among_thirty_others() {
-    let agent = Agent::start(AgentConfig::with_fixture_models());
+    // The slow model, so the others are still generating while the crowded run goes on.
+    let agent = Agent::start(AgentConfig::with_fixture_models().with_slow_model());
     let id = deploy_ready_with(
         &agent,
-        "gpt2-tiny",
+        SLOW_MODEL,
         json!({"maxBatchSize": 32, "minReplicas": 1, "maxReplicas": 1}),
     );
-    let prompt = golden_cases("gpt2-tiny")[2].prompt.clone();
-    let target = json!({"prompt": prompt, "parameters": {"temperature": 0.8, "topK": 40, "topP": 0.9, "seed": 424242, "maxTokens": 48}});
+    let target = json!({"prompt": "Hello, my name is", "parameters": {"temperature": 0.8, "topK": 40, "topP": 0.9, "seed": 424242, "maxTokens": 12}});
     let alone = generate(&agent, &id, target.clone());
     assert_eq!(alone.status, 200, "{}", alone.text);
     let others: Vec<_> = (0..30)
         .map(|i| {
             let body = json!({"prompt": format!("Other request number {i} says"), "parameters": {
                 "temperature": 0.3 + (i % 10) as f64 * 0.15, "topK": 1 + i * 3, "topP": 0.5 + (i % 5) as f64 * 0.1,
-                "seed": 1000 + i, "maxTokens": 100}});
+                "seed": 1000 + i, "maxTokens": 40}});
             generate_in_background(&agent, &id, body)
         })
         .collect();
-    let running = "gpu_agent_running_sequences{deployment=\"gpt2-tiny\"}";
-    eventually("the others are running", || {
-        metric_now(&agent, running) >= 2.0
+    let running = format!("gpu_agent_running_sequences{{deployment=\"{SLOW_MODEL}\"}}");
+    eventually("all thirty others are running", || {
+        metric_now(&agent, &running) == 30.0
     });
     let crowded = generate(&agent, &id, target);
+    assert_eq!(crowded.status, 200, "{}", crowded.text);
+    // All thirty were running before the crowded request was sent, and one still is after
+    // it was answered (the gauge is updated before a client hears it is done): the crowded
+    // request ran among others from its first token to its last.
+    let still_running = metric_now(&agent, &running);
+    assert!(
+        still_running >= 1.0,
+        "no other was running when the crowded request ended"
+    );
     for other in others {
         assert_eq!(other.join().unwrap().status, 200);
     }
-    assert_eq!(crowded.status, 200, "{}", crowded.text);
+    assert_eq!(tokens(&crowded.json).len(), 12);
     assert_eq!(tokens(&crowded.json), tokens(&alone.json));
     assert_eq!(crowded.json["text"], alone.json["text"]);
 }
@@ -171,14 +178,9 @@ fn a_client_that_disconnects_mid_stream_frees_its_slot_for_the_next_request() {
         SLOW_MODEL,
         json!({"maxBatchSize": 1, "minReplicas": 1, "maxReplicas": 1}),
     );
-    assert_hanging_up_does_not_delay_the_next_request(&agent, &id);
-    let cancelled =
-        format!("gpu_agent_requests_total{{deployment=\"{SLOW_MODEL}\",outcome=\"cancelled\"}}");
+    assert_hanging_up_does_not_delay_the_next_request(&agent, &id, SLOW_MODEL);
     let running = format!("gpu_agent_running_sequences{{deployment=\"{SLOW_MODEL}\"}}");
-    eventually("cancelled counted and nothing running", || {
-        let text = agent.get("/metrics").text;
-        metric(&text, &cancelled) == Some(1.0) && metric(&text, &running) == Some(0.0)
-    });
+    eventually("nothing running", || metric_now(&agent, &running) == 0.0);
 }
 
 #[test]
@@ -219,9 +221,7 @@ fn sustained_load_scales_up_to_max_replicas_and_idle_scales_back_to_min() {
     for request in load {
         assert_eq!(request.join().unwrap().status, 200);
     }
-    let idle = Instant::now();
     eventually("the extra replica is released when idle", || {
         replicas(&agent) == 1
     });
-    assert!(idle.elapsed() < Duration::from_secs(30));
 }

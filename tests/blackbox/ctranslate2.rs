@@ -16,14 +16,12 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::kore_lifecycle::{kore_body, wait_job};
 use crate::support::golden::golden_cases;
 use crate::support::http::parse_sse;
-use crate::support::serving::{
-    assert_hanging_up_does_not_delay_the_next_request, eventually, metric_now,
-};
+use crate::support::kore::{deploy_and_wait_for_success, kore_body, wait_job};
+use crate::support::serving::assert_hanging_up_does_not_delay_the_next_request;
 use crate::support::slow_model::SLOW_MODEL;
-use crate::support::{fixtures, Agent, AgentConfig, Endpoint, Reply, API_KEY, LW_TOKEN};
+use crate::support::{fixtures, Agent, AgentConfig, Endpoint, Reply, API_KEY};
 
 /// The golden continuations are 24 tokens.
 const GOLDEN_TOKENS: usize = 24;
@@ -40,26 +38,7 @@ fn ct2_body(quantization: &str, deployed_previously: bool) -> Value {
 /// Deploys `model` through Kore, waits for SUCCESS, and returns the deployment id and its
 /// native status.
 fn deploy(agent: &Endpoint, model: &str, body: &Value) -> (String, Value) {
-    let reply = agent.post_json(
-        &format!("/api/public/models/{model}/deploy?modelType=openSource"),
-        body,
-    );
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    let job = wait_job(
-        agent,
-        reply.json["dockStatusId"].as_str().unwrap_or_default(),
-    );
-    assert_eq!(
-        job.json["status"],
-        "SUCCESS",
-        "{}\n{}",
-        job.text,
-        agent.log()
-    );
-    let id = reply.json["deploymentId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = deploy_and_wait_for_success(agent, model, body);
     let status = agent.get_with_key(&format!("/v1/deployments/{id}"));
     assert_eq!(status.status, 200, "{}", status.text);
     (id, status.json)
@@ -619,11 +598,9 @@ fn seeded_sampling_is_refused_naming_the_field_and_greedy_with_a_seed_is_served(
         "the OpenAI body's own key"
     );
 
-    let auth = format!("Bearer {LW_TOKEN}");
-    let reply = agent.request(
+    let reply = agent.lucidworks(
         "POST",
         &format!("/ai/prediction/passthrough/{id}"),
-        &[("authorization", auth.as_str())],
         Some(&json!({"batch": [{"text": prompt}], "modelConfig": {"temperature": 0.8, "maxTokens": 8, "seed": 7}})),
     );
     assert_eq!(reply.status, 422, "{}", reply.text);
@@ -716,11 +693,9 @@ fn vllm_is_refused_with_unsupported_optimization_on_every_deploy_surface() {
         Some("optimizationInfo.optimizationType")
     );
 
-    let auth = format!("Bearer {LW_TOKEN}");
-    let reply = agent.request(
+    let reply = agent.lucidworks(
         "POST",
         "/customers/acme/ai/deployments",
-        &[("authorization", auth.as_str())],
         Some(&json!({
             "modelId": "gpt2-tiny",
             "region": "local",
@@ -762,10 +737,7 @@ fn a_gpu_class_run_on_the_cpu_reports_the_cpu_compute_type_not_the_gpus() {
 fn lucidworks_and_native_deploys_select_ctranslate2_from_their_own_fields() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
     // Lucidworks: the Kore keys flat in `config`.
-    let auth = format!("Bearer {LW_TOKEN}");
-    let lw = |method: &str, path: &str, body: Option<&Value>| {
-        agent.request(method, path, &[("authorization", auth.as_str())], body)
-    };
+    let lw = |method: &str, path: &str, body: Option<&Value>| agent.lucidworks(method, path, body);
     let created = lw(
         "POST",
         "/customers/acme/ai/deployments",
@@ -840,10 +812,5 @@ fn a_client_that_disconnects_mid_stream_stops_its_ctranslate2_call_for_the_next_
     let (id, _) = deploy(&agent, SLOW_MODEL, &ct2_body("int8_float16", false));
     // A CTranslate2 call runs to its end unless its step callback says stop: a request
     // queued behind a call that went on for the departed client would wait for all of it.
-    assert_hanging_up_does_not_delay_the_next_request(&agent, &id);
-    let cancelled =
-        format!("gpu_agent_requests_total{{deployment=\"{SLOW_MODEL}\",outcome=\"cancelled\"}}");
-    eventually("the request is counted as cancelled", || {
-        metric_now(&agent, &cancelled) == 1.0
-    });
+    assert_hanging_up_does_not_delay_the_next_request(&agent, &id, SLOW_MODEL);
 }

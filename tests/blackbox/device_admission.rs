@@ -3,7 +3,7 @@
 
 use fake_nvml::FakeHardware;
 
-use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::kore::{kore_deploy, wait_job};
 use crate::support::{Agent, AgentConfig};
 
 fn failed_job(agent: &Agent, device_type: &str) -> serde_json::Value {
@@ -146,6 +146,24 @@ fn every_device_class_deploys_on_its_hardware_and_is_refused_on_any_other() {
     }
 }
 
+/// Whether the binary under test (maybe another build, `BLACKBOX_AGENT_BIN`) was built with
+/// `cuda`, as its `--version` says.
+fn binary_has_cuda() -> bool {
+    let output = std::process::Command::new(crate::support::agent_binary())
+        .arg("--version")
+        .output()
+        .expect("run gpu-agent --version");
+    let version = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{version}");
+    match version.trim().rsplit_once("(features: ") {
+        Some((_, features)) => features
+            .trim_end_matches(')')
+            .split(", ")
+            .any(|f| f == "cuda"),
+        None => panic!("--version names no features: {version:?}"),
+    }
+}
+
 #[test]
 fn gpu_classes_need_the_cuda_feature_when_execution_is_auto() {
     let fake = FakeHardware::t4(1).install().expect("fake NVML");
@@ -156,7 +174,7 @@ fn gpu_classes_need_the_cuda_feature_when_execution_is_auto() {
     let agent = Agent::start(config);
     let reply = kore_deploy(&agent, "gpt2-tiny", "g4dn.xlarge");
     let job = wait_job(&agent, reply.json["dockStatusId"].as_str().unwrap());
-    if cfg!(feature = "cuda") {
+    if binary_has_cuda() {
         assert_ne!(
             job.json["error"]["code"], "CUDA_NOT_COMPILED",
             "{}",

@@ -1,9 +1,12 @@
 //! Model source resolution through the binary: `model_roots` confinement and the Hugging
 //! Face cache in offline mode.
 
-use std::path::Path;
+use serde_json::json;
 
-use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::golden::golden_cases;
+use crate::support::hub::fake_hf_cache;
+use crate::support::kore::{kore_deploy, wait_job};
+use crate::support::serving::generate;
 use crate::support::{fixtures, Agent, AgentConfig};
 
 fn failure(agent: &Agent, model_path: &str) -> serde_json::Value {
@@ -52,30 +55,6 @@ fn a_missing_local_source_fails_with_model_not_found() {
     assert_eq!(failure(&agent, "ghost")["code"], "MODEL_NOT_FOUND");
 }
 
-/// A Hugging Face cache as Python lays it out: blobs, snapshot symlinks, `refs/main`.
-fn fake_hf_cache(hf_home: &Path, repo: &str, fixture: &str) {
-    let commit = "4f1c0b7e9d2a3c5b6e8f0a1b2c3d4e5f60718293";
-    let repo_dir = hf_home
-        .join("hub")
-        .join(format!("models--{}", repo.replace('/', "--")));
-    let snapshot = repo_dir.join("snapshots").join(commit);
-    std::fs::create_dir_all(&snapshot).unwrap();
-    std::fs::create_dir_all(repo_dir.join("blobs")).unwrap();
-    std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
-    std::fs::write(repo_dir.join("refs/main"), commit).unwrap();
-    for entry in std::fs::read_dir(fixtures().join(fixture)).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let blob = repo_dir.join("blobs").join(format!("blob-{name}"));
-        std::fs::copy(&path, &blob).unwrap();
-        std::os::unix::fs::symlink(
-            Path::new("../../blobs").join(format!("blob-{name}")),
-            snapshot.join(&name),
-        )
-        .unwrap();
-    }
-}
-
 #[test]
 fn offline_mode_serves_a_repo_id_from_the_hugging_face_cache_and_refuses_a_miss() {
     let hf_home = tempfile::tempdir().unwrap();
@@ -87,14 +66,23 @@ fn offline_mode_serves_a_repo_id_from_the_hugging_face_cache_and_refuses_a_miss(
     );
     let reply = kore_deploy(&agent, "blackbox%2Fgpt2-tiny", "cpu");
     let job = wait_job(&agent, reply.json["dockStatusId"].as_str().unwrap());
-    if job.json["status"] == "FAILED" {
-        let phase = job.json["error"]["phase"].as_str().unwrap();
-        assert!(
-            !["CHECKING_DEVICE", "FETCHING"].contains(&phase),
-            "{}",
-            job.text
-        );
-    }
+    assert_eq!(job.json["status"], "SUCCESS", "{}", job.text);
+    let id = reply.json["deploymentId"].as_str().expect("deploymentId");
+    let case = &golden_cases("gpt2-tiny")[0];
+    let answer = generate(
+        &agent,
+        id,
+        json!({"prompt": case.prompt, "parameters": {"temperature": 0, "maxTokens": 24}}),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let tokens: Vec<u32> = answer.json["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64())
+        .map(|t| t as u32)
+        .collect();
+    case.assert_matches(&tokens, "served from the cache");
     let miss = failure(&agent, "blackbox%2Fnot-cached");
     assert_eq!(miss["code"], "MODEL_NOT_CACHED", "{miss}");
     assert_eq!(miss["phase"], "FETCHING");

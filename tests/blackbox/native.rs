@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::kore_lifecycle::{kore_body, kore_deploy, wait_job};
+use crate::support::kore::{kore_body, kore_deploy, wait_job};
 use crate::support::{Agent, AgentConfig, HangingHub};
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::kore_lifecycle::kore_deploy;
+use crate::support::kore::kore_deploy;
 use crate::support::{Agent, AgentConfig, HangingHub, API_KEY};
 
 /// Runs `gpu-agent status` with `args`; (exit code, stdout).

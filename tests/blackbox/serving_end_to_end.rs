@@ -5,30 +5,18 @@
 
 use serde_json::{json, Value};
 
-use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::golden::golden_cases;
 use crate::support::http::parse_sse;
-use crate::support::{fixtures, Agent, AgentConfig, Endpoint, API_KEY, LW_TOKEN, PATIENCE};
+use crate::support::kore::wait_job;
+use crate::support::serving::{deploy_ready, eventually, metric_now, OpenStream};
+use crate::support::slow_model::SLOW_MODEL;
+use crate::support::{Agent, AgentConfig, API_KEY};
 
 /// `golden.json`'s cases for `model` ("gpt2" or "t5"): (prompt, greedy ids, greedy text).
-fn golden(model: &str) -> Vec<(String, Vec<u64>, String)> {
-    let text = std::fs::read_to_string(fixtures().join("golden.json")).expect("golden.json");
-    let golden: Value = serde_json::from_str(&text).expect("golden.json parses");
-    golden["models"][model]["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|case| {
-            (
-                case["prompt"].as_str().unwrap_or_default().to_owned(),
-                case["greedy_ids"]
-                    .as_array()
-                    .expect("greedy_ids")
-                    .iter()
-                    .filter_map(Value::as_u64)
-                    .collect(),
-                case["greedy_text"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
+fn golden(model: &str) -> Vec<(String, Vec<u32>, String)> {
+    golden_cases(&format!("{model}-tiny"))
+        .into_iter()
+        .map(|case| (case.prompt, case.greedy_ids, case.greedy_text))
         .collect()
 }
 
@@ -39,24 +27,10 @@ fn greedy(prompt: &str) -> Value {
     json!({"prompt": prompt, "parameters": {"temperature": 0, "maxTokens": GOLDEN_TOKENS}})
 }
 
-fn ready_kore(agent: &Endpoint, model: &str) -> String {
-    let reply = kore_deploy(agent, model, "cpu");
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    let job = wait_job(
-        agent,
-        reply.json["dockStatusId"].as_str().unwrap_or_default(),
-    );
-    assert_eq!(job.json["status"], "SUCCESS", "{}", job.text);
-    reply.json["deploymentId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn kore_deploy_generate_golden_greedy_tokens_then_undeploy() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
-    let id = ready_kore(&agent, "gpt2-tiny");
+    let id = deploy_ready(&agent, "gpt2-tiny");
     assert_eq!(agent.get("/readyz").status, 200);
     for (prompt, ids, text) in golden("gpt2") {
         let reply = agent.post_json(&format!("/v1/deployments/{id}/generate"), &greedy(&prompt));
@@ -77,10 +51,7 @@ fn kore_deploy_generate_golden_greedy_tokens_then_undeploy() {
 #[test]
 fn lucidworks_create_predict_golden_t5_batch_then_delete() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
-    let auth = format!("Bearer {LW_TOKEN}");
-    let lw = |method: &str, path: &str, body: Option<&Value>| {
-        agent.request(method, path, &[("authorization", auth.as_str())], body)
-    };
+    let lw = |method: &str, path: &str, body: Option<&Value>| agent.lucidworks(method, path, body);
     let created = lw(
         "POST",
         "/customers/acme/ai/deployments",
@@ -120,7 +91,7 @@ fn lucidworks_create_predict_golden_t5_batch_then_delete() {
 #[test]
 fn native_create_then_openai_completions_and_streams_match_golden() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
-    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    let mut body = crate::support::kore::kore_body("cpu");
     body["modelId"] = json!("gpt2-tiny");
     let created = agent.post_json("/v1/deployments", &body);
     assert_eq!(created.status, 202, "{}", created.text);
@@ -170,40 +141,47 @@ fn native_create_then_openai_completions_and_streams_match_golden() {
 
 #[test]
 fn sigterm_lets_a_stream_in_flight_finish_then_exits_0() {
-    use std::io::{BufRead, BufReader, Write};
-    let mut agent = Agent::start(AgentConfig::with_fixture_models());
-    ready_kore(&agent, "gpt2-tiny");
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", agent.port)).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-    let body =
-        json!({"prompt": "Hello, my name is", "stream": true, "parameters": {"maxTokens": 100}})
-            .to_string();
-    write!(
-        stream,
-        "POST /v1/deployments/gpt2-tiny/generate HTTP/1.1\r\nhost: x\r\nx-api-key: {API_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    while !line.starts_with("data:") {
-        line.clear();
-        assert!(reader.read_line(&mut line).expect("read") > 0);
-    }
-    let status = agent.sigterm_in_background();
-    let mut rest = String::new();
-    while reader.read_line(&mut rest).unwrap_or(0) > 0 {}
-    assert!(
-        rest.contains("\"finishReason\""),
-        "the stream ran to its final event: {rest}"
+    // The slow model: the tiny one answers 100 tokens faster than a test can catch them.
+    let mut config = AgentConfig::with_fixture_models().with_slow_model();
+    config.drain_timeout_s = 120;
+    let mut agent = Agent::start(config);
+    deploy_ready(&agent, SLOW_MODEL);
+    let max_tokens = 256;
+    let mut stream = OpenStream::start(
+        &agent,
+        SLOW_MODEL,
+        json!({"prompt": "Hello, my name is", "parameters": {"temperature": 0, "maxTokens": max_tokens}}),
     );
-    assert!(status.join().expect("waiter").success());
+    let first = stream.next_data().expect("a first event");
+    assert!(first.contains("\"token\""), "{first}");
+    let exit = agent.sigterm_in_background();
+    eventually("readiness turns off", || agent.get("/readyz").status == 503);
+    // Draining has begun and the stream's sequence is still running: it is in flight.
+    let running = format!("gpu_agent_running_sequences{{deployment=\"{SLOW_MODEL}\"}}");
+    assert_eq!(
+        metric_now(&agent, &running),
+        1.0,
+        "still generating at SIGTERM"
+    );
+    let rest: Vec<Value> = std::iter::from_fn(|| stream.next_data())
+        .map(|data| serde_json::from_str(&data).expect("JSON events"))
+        .collect();
+    let (last, tokens) = rest.split_last().expect("the final event");
+    assert!(
+        tokens.iter().all(|e| e["token"].is_object()),
+        "only token events before the final one: {rest:?}"
+    );
+    assert_eq!(tokens.len() + 1, max_tokens, "every token was streamed");
+    assert_eq!(last["finishReason"], "length", "{last}");
+    assert_eq!(last["usage"]["completionTokens"], max_tokens, "{last}");
+    let status = exit.join().expect("waiter");
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
 #[test]
 fn kill_9_of_a_serving_agent_serves_the_same_deployment_again_after_restart() {
     let mut agent = Agent::start(AgentConfig::with_fixture_models());
-    let id = ready_kore(&agent, "gpt2-tiny");
+    let id = deploy_ready(&agent, "gpt2-tiny");
     agent.kill9_and_restart();
     let settled = agent.wait_phase(&id, &["READY", "FAILED"]);
     assert_eq!(settled.json["phase"], "READY", "{}", settled.text);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::kore::{kore_deploy, wait_job};
 use crate::support::{Agent, AgentConfig, PATIENCE};
 
 /// A one-route HTTP server that answers 200 and hands each JSON body to the test.
@@ -44,30 +44,59 @@ fn callback_server() -> (String, mpsc::Receiver<Value>) {
     (url, receiver)
 }
 
-#[test]
-fn each_phase_change_is_posted_to_the_status_callback() {
+/// Deploys `model` on the CPU with the callback configured and returns the phases posted,
+/// in the order they arrived, up to the first of `last`. Delivery is at least once, so a
+/// retried event may arrive twice in a row: repeats are folded.
+fn posted_phases(config: AgentConfig, model: &str, last: &str) -> Vec<String> {
     let (url, events) = callback_server();
     let config = AgentConfig {
         extra: format!("status_callback_url = \"{url}\"\n"),
-        ..AgentConfig::default().model("outside", "/")
+        ..config
     };
     let agent = Agent::start(config);
-    let reply = kore_deploy(&agent, "outside", "cpu");
+    let reply = kore_deploy(&agent, model, "cpu");
     wait_job(&agent, reply.json["dockStatusId"].as_str().unwrap());
-    let mut phases = Vec::new();
+    let mut phases: Vec<String> = Vec::new();
     let deadline = std::time::Instant::now() + PATIENCE;
-    while !phases.contains(&"FAILED".to_owned()) && std::time::Instant::now() < deadline {
+    while phases.last().map(String::as_str) != Some(last) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{last} never posted; got {phases:?}"
+        );
         if let Ok(event) = events.recv_timeout(Duration::from_millis(200)) {
-            assert_eq!(event["modelId"], "outside");
+            assert_eq!(event["modelId"], model);
             assert_eq!(event["deploymentId"], reply.json["deploymentId"]);
-            phases.push(event["phase"].as_str().unwrap_or("").to_owned());
+            let phase = event["phase"].as_str().unwrap_or("").to_owned();
+            if phases.last() != Some(&phase) {
+                phases.push(phase);
+            }
         }
     }
-    phases.sort();
-    for phase in ["PENDING", "CHECKING_DEVICE", "FETCHING", "FAILED"] {
-        assert!(
-            phases.iter().any(|p| p == phase),
-            "{phase} not posted; got {phases:?}"
-        );
-    }
+    phases
+}
+
+#[test]
+fn each_phase_change_of_a_deploy_is_posted_to_the_status_callback_in_order() {
+    let phases = posted_phases(AgentConfig::with_fixture_models(), "gpt2-tiny", "READY");
+    assert_eq!(
+        phases,
+        [
+            "PENDING",
+            "CHECKING_DEVICE",
+            "FETCHING",
+            "LOADING",
+            "WARMING",
+            "READY"
+        ]
+    );
+}
+
+#[test]
+fn each_phase_change_of_a_failing_deploy_is_posted_to_the_status_callback_in_order() {
+    let phases = posted_phases(
+        AgentConfig::default().model("outside", "/"),
+        "outside",
+        "FAILED",
+    );
+    assert_eq!(phases, ["PENDING", "CHECKING_DEVICE", "FETCHING", "FAILED"]);
 }

@@ -7,4 +7,6 @@ mod common;
 mod inventory;
 mod placement;
 mod real_nvml;
+#[path = "../support/skip.rs"]
+mod skip;
 mod visibility;

@@ -1,5 +1,6 @@
 //! The same inventory and admission code against the host's real NVML driver. On a host
-//! without one (CI) the test prints why it is skipped and passes; on a GPU host it runs:
+//! without one (CI) the test passes after printing `SKIPPED: ...` with the reason (shown
+//! without `--nocapture`, see `skip.rs`); on a GPU host it runs:
 //! `cargo test -p gpu-agent --test gpu real_nvml -- --nocapture`.
 
 use gpu_agent::gpu::{
@@ -15,7 +16,10 @@ fn the_real_driver_reports_its_gpus_and_admission_names_them() {
     let host = match &*state {
         InventoryState::Available(host) => host,
         InventoryState::NvmlUnavailable { reason } => {
-            eprintln!("skipped: no NVIDIA driver on this host ({reason})");
+            crate::skip::report_skip(
+                "the_real_driver_reports_its_gpus_and_admission_names_them",
+                &format!("no NVIDIA driver on this host ({reason})"),
+            );
             return;
         }
     };

@@ -162,8 +162,13 @@ fn unit_declares_what_the_spec_asks_of_it() {
 
 #[test]
 fn staged_unit_passes_systemd_analyze_verify() {
+    // `.ci/run` installs systemd-analyze, so CI verifies the unit; elsewhere the skip is
+    // reported where a passing run shows it.
     let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
-        println!("systemd-analyze is not installed here; the unit was not verified");
+        crate::skip::report_skip(
+            "staged_unit_passes_systemd_analyze_verify",
+            "systemd-analyze is not installed here (Debian package `systemd`); the unit was not verified",
+        );
         return;
     };
     assert!(version.status.success());

@@ -7,6 +7,8 @@ mod common;
 mod install_script;
 mod jwt;
 mod probe;
+#[path = "../support/skip.rs"]
+mod skip;
 mod state;
 mod state_crash;
 mod systemd;

@@ -358,24 +358,47 @@ mod tests {
         }
     }
 
+    /// The documented summation order, written out independently of the kernels: eight
+    /// lanes, lane `j` fusing every element `k ≡ j (mod 8)` below the last full group of
+    /// eight in turn, the lanes added as `((0+4)+(2+6)) + ((1+5)+(3+7))`, then the tail fused
+    /// in one element at a time.
+    fn reference_dot(w: &[f32], x: &[f32]) -> f32 {
+        let full = w.len() - w.len() % 8;
+        let lane = |j: usize| {
+            (j..full)
+                .step_by(8)
+                .fold(0f32, |acc, k| w[k].mul_add(x[k], acc))
+        };
+        let l: Vec<f32> = (0..8).map(lane).collect();
+        let mut sum = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+        for k in full..w.len() {
+            sum = w[k].mul_add(x[k], sum);
+        }
+        sum
+    }
+
     #[test]
-    fn every_element_is_summed_as_the_portable_dot_sums_it() {
-        // On a CPU with AVX2 this compares the vector kernel with the scalar one; without,
-        // it compares the scalar one with itself.
+    fn every_element_is_summed_in_the_documented_order_by_both_kernels() {
+        // The kernel in use (AVX2 where the CPU has it) and the portable one, each against
+        // the reference, bit for bit: a CPU without AVX2 then still checks the portable one.
         let (rows, outs, inner) = (16, 37, 777);
         let x = values(rows * inner, 7.0);
         let w = values(outs * inner, 8.0);
         let got = matmul_wt_f32(&x, rows, &w, outs, inner);
         for r in 0..rows {
+            let x_row = &x[r * inner..(r + 1) * inner];
             for o in 0..outs {
-                let expected = dot(
-                    &w[o * inner..(o + 1) * inner],
-                    &x[r * inner..(r + 1) * inner],
-                );
+                let w_row = &w[o * inner..(o + 1) * inner];
+                let expected = reference_dot(w_row, x_row);
                 assert_eq!(
                     got[r * outs + o].to_bits(),
                     expected.to_bits(),
-                    "row {r} out {o}"
+                    "kernel: row {r} out {o}"
+                );
+                assert_eq!(
+                    dot(w_row, x_row).to_bits(),
+                    expected.to_bits(),
+                    "portable dot: row {r} out {o}"
                 );
             }
         }

@@ -55,9 +55,10 @@ fn assert_batched_decode_within(model_dir: &str, tolerance: f32) {
     assert!(lengths.len() >= 3, "prompts of different lengths");
     let references = references(model.as_ref(), &prompts);
     let mut slots = fresh_slots(model.as_ref(), prompts.len());
-    for ((slot, prompt), (_, logits)) in slots.iter_mut().zip(&prompts).zip(&references) {
-        let got = model.prefill(slot, prompt).expect("prefill");
-        assert!(max_abs_diff(&got, &logits[0]) <= BATCH_TOLERANCE);
+    // Prefilled one by one, as the references were (batched prefill has its own test): what
+    // is compared below is the batched decode.
+    for (slot, prompt) in slots.iter_mut().zip(&prompts) {
+        model.prefill(slot, prompt).expect("prefill");
     }
     assert_batched_steps_within(
         model.as_ref(),

@@ -14,6 +14,8 @@ pub struct GoldenCase {
     pub prompt: String,
     pub prompt_ids: Vec<u32>,
     pub greedy_ids: Vec<u32>,
+    /// The greedy continuation decoded (special tokens skipped).
+    pub greedy_text: String,
     pub step_margins: Vec<f64>,
 }
 
@@ -39,10 +41,18 @@ impl GoldenCase {
         );
     }
 
-    /// Asserts `tokens`, a shorter generation (`maxTokens` below the golden length),
-    /// agrees with the greedy continuation as far as both are comparable.
-    pub fn assert_prefix_matches(&self, tokens: &[u32], context: &str) {
-        let n = self.comparable().min(tokens.len());
+    /// Asserts `tokens`, a generation of at most `max_tokens` (below the golden length),
+    /// has the length the greedy continuation has there (all `max_tokens`, unless the
+    /// reference ended sooner) and agrees with it as far as both are comparable.
+    pub fn assert_prefix_matches(&self, tokens: &[u32], max_tokens: usize, context: &str) {
+        let length = max_tokens.min(self.greedy_ids.len());
+        assert_eq!(
+            tokens.len(),
+            length,
+            "{context}: prompt {:?}: expected {length} tokens, got {tokens:?}",
+            self.prompt
+        );
+        let n = self.comparable().min(length);
         assert!(
             tokens[..n] == self.greedy_ids[..n],
             "{context}: prompt {:?}: expected the first {n} tokens {:?}, got {:?}",
@@ -80,6 +90,7 @@ pub fn golden_cases(model_dir: &str) -> Vec<GoldenCase> {
             prompt: case["prompt"].as_str().unwrap_or_default().to_owned(),
             prompt_ids: ids(&case["prompt_ids"]),
             greedy_ids: ids(&case["greedy_ids"]),
+            greedy_text: case["greedy_text"].as_str().unwrap_or_default().to_owned(),
             step_margins: case["step_margins"]
                 .as_array()
                 .expect("step_margins")

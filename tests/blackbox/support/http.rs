@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{API_KEY, PATIENCE};
+use super::{API_KEY, LW_TOKEN, PATIENCE};
 
 /// A reply of any status.
 #[derive(Debug, Clone)]
@@ -140,8 +140,14 @@ impl Endpoint {
         send(method, &self.url(path), headers, bytes.as_deref())
     }
 
+    /// A Lucidworks request, with the Bearer token that holds both scopes.
+    pub fn lucidworks(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {LW_TOKEN}");
+        self.request(method, path, &[("authorization", auth.as_str())], body)
+    }
+
     /// Polls `GET path` (with the API key) until `done` accepts the reply.
-    pub fn poll(&self, path: &str, what: &str, done: impl Fn(&Reply) -> bool) -> Reply {
+    pub fn poll(&self, path: &str, what: &str, mut done: impl FnMut(&Reply) -> bool) -> Reply {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let reply = self.get_with_key(path);

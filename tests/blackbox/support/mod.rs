@@ -7,6 +7,7 @@ pub mod config;
 pub mod golden;
 pub mod http;
 pub mod hub;
+pub mod kore;
 pub mod serving;
 pub mod slow_model;
 
@@ -180,6 +181,12 @@ impl Agent {
         let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
         assert_eq!(sent, 0, "SIGTERM delivered");
         child
+    }
+
+    /// Sets (or replaces) an environment variable for the next start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
     }
 
     /// Starts again after a stop, same state directory and port.

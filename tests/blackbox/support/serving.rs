@@ -7,32 +7,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::http::SseEvent;
 use super::{Endpoint, Reply, API_KEY, PATIENCE};
 
 /// Deploys `model` through the Kore surface on the CPU with `scaling` as its
 /// scalingParameters (greedy defaults, maxTokens 8) and waits until it is READY; returns
 /// the deployment id.
 pub fn deploy_ready_with(agent: &Endpoint, model: &str, scaling: Value) -> String {
-    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    let mut body = super::kore::kore_body("cpu");
     body["scalingParameters"] = scaling;
-    let path = format!("/api/public/models/{model}/deploy?modelType=openSource");
-    let reply = agent.post_json(&path, &body);
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    let job = crate::kore_lifecycle::wait_job(
-        agent,
-        reply.json["dockStatusId"].as_str().unwrap_or_default(),
-    );
-    assert_eq!(
-        job.json["status"],
-        "SUCCESS",
-        "{}\n{}",
-        job.text,
-        agent.log()
-    );
-    reply.json["deploymentId"]
-        .as_str()
-        .expect("deploymentId")
-        .to_owned()
+    super::kore::deploy_and_wait_for_success(agent, model, &body)
 }
 
 /// [`deploy_ready_with`] with the Kore body's scaling: maxBatchSize 4, one replica.
@@ -48,32 +32,42 @@ pub fn generate(agent: &Endpoint, id: &str, body: Value) -> Reply {
     agent.post_json(&format!("/v1/deployments/{id}/generate"), &body)
 }
 
-/// A client that leaves a stream after its first token must not hold up the next request:
-/// runs a long request to the end to learn its duration, streams it again and hangs up after
-/// the first token, then asserts a short request sent next is answered in under half that
-/// duration.
-pub fn assert_hanging_up_does_not_delay_the_next_request(agent: &Endpoint, id: &str) {
+/// A client that leaves a stream after its first token must not hold up the next request.
+/// With `maxBatchSize` 1 the next request can only run once the stream's generation has
+/// stopped, so rather than time the next request this counts the decode steps the
+/// deployment (metrics label `model`) ran: streams a 512-token request, hangs up after the
+/// first token, waits for the cancellation to be counted, sends a short request, and
+/// asserts that far fewer than 512 steps ran in all — the departed client's generation
+/// stopped instead of running to its end ahead of the next request.
+pub fn assert_hanging_up_does_not_delay_the_next_request(agent: &Endpoint, id: &str, model: &str) {
     let long = json!({"prompt": "a long story begins ".repeat(30), "parameters": {"temperature": 0, "maxTokens": 512}});
-    let started = Instant::now();
-    let full = generate(agent, id, long.clone());
-    assert_eq!(full.status, 200, "{}", full.text);
-    let full_time = started.elapsed();
-
-    let started = Instant::now();
     {
         let mut stream = OpenStream::start(agent, id, long);
         assert!(stream.next_data().expect("a token").contains("\"token\""));
     }
+    let cancelled =
+        format!("gpu_agent_requests_total{{deployment=\"{model}\",outcome=\"cancelled\"}}");
+    eventually("the request is counted as cancelled", || {
+        metric_now(agent, &cancelled) == 1.0
+    });
     let next = generate(
         agent,
         id,
         json!({"prompt": "short", "parameters": {"temperature": 0, "maxTokens": 4}}),
     );
-    let elapsed = started.elapsed();
     assert_eq!(next.status, 200, "{}", next.text);
+    let steps = metric_now(
+        agent,
+        &format!("gpu_agent_batch_size_count{{deployment=\"{model}\"}}"),
+    );
+    // The next request's first token comes from its prefill, the other three from steps.
     assert!(
-        elapsed < full_time / 2,
-        "the next request waited {elapsed:?}; the cancelled one would have taken {full_time:?}"
+        steps >= 3.0,
+        "the next request's steps are counted: {steps}"
+    );
+    assert!(
+        steps < 256.0,
+        "{steps} decode steps ran: the departed client's 512 tokens were generated anyway"
     );
 }
 
@@ -152,6 +146,27 @@ impl OpenStream {
             }
             if let Some(data) = line.strip_prefix("data:") {
                 return Some(data.trim().to_owned());
+            }
+        }
+    }
+
+    /// The next whole event (None at the end of the stream). Lines that are neither
+    /// `event:` nor `data:` (chunk sizes, comments) are skipped.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        let (mut event, mut data) = (None, None::<String>);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return data.map(|data| SseEvent { event, data });
+            }
+            let text = line.trim_end_matches(['\r', '\n']);
+            if let Some(name) = text.strip_prefix("event:") {
+                event = Some(name.trim().to_owned());
+            } else if let Some(value) = text.strip_prefix("data:") {
+                data = Some(value.trim().to_owned());
+            } else if text.is_empty() && data.is_some() {
+                return data.map(|data| SseEvent { event, data });
             }
         }
     }
