@@ -232,11 +232,11 @@ fn a_deployment_id_is_never_taken_for_a_model_id() {
 
     let kore = agent.post_json(
         &format!("/api/public/models/{gpt2}/deploy?modelType=openSource"),
-        &crate::kore_lifecycle::kore_body("cpu"),
+        &crate::support::kore::kore_body("cpu"),
     );
     assert_eq!(kore.status, 422, "{}", kore.text);
     assert_eq!(kore.error_code(), "INVALID_MODEL_ID");
-    let mut native = crate::kore_lifecycle::kore_body("cpu");
+    let mut native = crate::support::kore::kore_body("cpu");
     native["modelId"] = json!(gpt2);
     let native = agent.post_json("/v1/deployments", &native);
     assert_eq!(native.status, 422, "{}", native.text);
@@ -405,7 +405,7 @@ fn another_customer_cannot_see_predict_on_or_learn_the_id_of_a_deployment() {
 #[test]
 fn defaults_the_model_cannot_serve_fail_the_deploy() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
-    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    let mut body = crate::support::kore::kore_body("cpu");
     body["hyperParameters"]["maxTokens"] = json!(512);
     let reply = agent.post_json(
         "/api/public/models/gpt2-tiny/deploy?modelType=openSource",
@@ -453,7 +453,7 @@ fn model_ids_the_hub_would_refuse_are_refused() {
         "model-😀",
         long.as_str(),
     ] {
-        let mut body = crate::kore_lifecycle::kore_body("cpu");
+        let mut body = crate::support::kore::kore_body("cpu");
         body["modelId"] = json!(bad);
         let reply = agent.post_json("/v1/deployments", &body);
         assert_eq!(reply.status, 422, "{bad}: {}", reply.text);
@@ -493,7 +493,7 @@ fn callers_see_no_host_paths_in_failures() {
     let roots = crate::support::fixtures().display().to_string();
 
     for model in ["outside", "someone/not-cached"] {
-        let mut body = crate::kore_lifecycle::kore_body("cpu");
+        let mut body = crate::support::kore::kore_body("cpu");
         body["modelId"] = json!(model);
         let reply = agent.post_json("/v1/deployments", &body);
         assert_eq!(reply.status, 202, "{}", reply.text);
@@ -557,7 +557,7 @@ fn stored_values_are_bounded_and_echoes_are_cut() {
     );
     assert_eq!(reply.error_field(), Some("config"));
 
-    let mut kore = crate::kore_lifecycle::kore_body("cpu");
+    let mut kore = crate::support::kore::kore_body("cpu");
     kore["deviceType"] = json!("d".repeat(900_000));
     let reply = agent.post_json(
         "/api/public/models/gpt2-tiny/deploy?modelType=openSource",
@@ -682,7 +682,7 @@ fn the_conversion_cache_is_not_scanned_as_state() {
 #[test]
 fn a_ctranslate2_response_offers_no_seed_it_would_refuse() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
-    let mut body = crate::kore_lifecycle::kore_body("cpu");
+    let mut body = crate::support::kore::kore_body("cpu");
     body["optimizationInfo"] =
         json!({"optimizationType": "ctranslate2", "quantizationType": "int8_float16"});
     let reply = agent.post_json(

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::kore_lifecycle::{kore_deploy, wait_job};
+use crate::support::kore::{kore_deploy, wait_job};
 use crate::support::serving::{deploy_ready, generate};
 use crate::support::{free_port, Agent, AgentConfig, PATIENCE};
 

@@ -469,10 +469,10 @@ fn sampling_draws_every_token_within_the_top_k_of_its_step() {
     // Each step's logits from the same checkpoint run in candle (which matches the Hugging
     // Face reference logits, see the models tests), fed the tokens CTranslate2 drew.
     let dir =
-        runtime::model_dir::ModelDir::open(fixtures().join("gpt2-tiny")).expect("fixture opens");
-    let candle =
-        runtime::model::load_model(&dir, &candle_core::Device::Cpu, candle_core::DType::F32)
-            .expect("fixture loads");
+        runtime::checkpoint::Checkpoint::open(fixtures().join("gpt2-tiny")).expect("fixture opens");
+    let candle = dir
+        .load_model(&candle_core::Device::Cpu, candle_core::DType::F32)
+        .expect("fixture loads");
     let mut slot = candle.new_slot().expect("slot");
     let mut logits = candle.prefill(&mut slot, &case.prompt).expect("prefill");
     for (step, &token) in sampled.iter().enumerate() {
