@@ -149,6 +149,14 @@ pub enum ImdsError {
     Empty,
 }
 
+/// The body of an answered request, or why there is none.
+fn body_text(answer: Result<ureq::Response, ureq::Error>) -> Result<String, String> {
+    answer
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|e| e.to_string())
+}
+
 /// IMDSv2: PUT a session token, then GET the instance type with it.
 pub fn imds_instance_type(base_url: &str) -> Result<String, ImdsError> {
     let agent = ureq::AgentBuilder::new()
@@ -163,22 +171,20 @@ pub fn imds_instance_type(base_url: &str) -> Result<String, ImdsError> {
             "X-aws-ec2-metadata-token-ttl-seconds",
             &IMDS_TOKEN_TTL_S.to_string(),
         )
-        .call()
-        .and_then(|response| response.into_string().map_err(Into::into))
-        .map_err(|e| ImdsError::Token {
-            url: token_url.clone(),
-            message: e.to_string(),
-        })?;
+        .call();
+    let token = body_text(token).map_err(|message| ImdsError::Token {
+        url: token_url.clone(),
+        message,
+    })?;
     let metadata_url = format!("{base_url}/latest/meta-data/instance-type");
     let instance_type = agent
         .get(&metadata_url)
         .set("X-aws-ec2-metadata-token", token.trim())
-        .call()
-        .and_then(|response| response.into_string().map_err(Into::into))
-        .map_err(|e| ImdsError::Metadata {
-            url: metadata_url.clone(),
-            message: e.to_string(),
-        })?;
+        .call();
+    let instance_type = body_text(instance_type).map_err(|message| ImdsError::Metadata {
+        url: metadata_url.clone(),
+        message,
+    })?;
     let instance_type = instance_type.trim();
     if instance_type.is_empty() {
         return Err(ImdsError::Empty);

@@ -40,7 +40,7 @@ pub fn estimate(
             let requested = spec.quantization.ct2_requested();
             let device = ct2_device(device, capability);
             let effective = ct2::effective_compute_type(requested, device, model.architecture());
-            ct2::memory_estimate(&model, effective)
+            ct2::memory_estimate(model, effective)
         }
     };
     MemoryNeed {

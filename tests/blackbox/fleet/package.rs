@@ -39,9 +39,10 @@ fn package() -> Option<&'static Path> {
 
 /// `Key=value` lines of a unit file (the last one wins, as for the keys checked here).
 fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
+    let prefix = format!("{key}=");
     unit.lines()
-        .filter_map(|line| line.strip_prefix(&format!("{key}=")))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("the unit has no {key}="))
 }
 
