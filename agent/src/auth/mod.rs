@@ -231,7 +231,9 @@ impl Authenticator {
             Some(verifier) if jwt::looks_like_jwt(token) => {
                 let verified = verifier.verify(token)?;
                 Ok(Principal {
-                    subject: verified.subject.unwrap_or_else(|| "jwt".to_owned()),
+                    subject: verified
+                        .subject
+                        .map_or_else(|| "jwt".to_owned(), bounded_subject),
                     scopes: verified.scopes,
                     kind: CredentialKind::Jwt,
                     customers: verified.customers,
@@ -240,6 +242,23 @@ impl Authenticator {
             _ => Err(AuthError::Invalid),
         }
     }
+}
+
+/// Longest JWT `sub` kept as a principal's subject (bytes). It is stored as the Lucidworks
+/// `createdBy` and logged, so a token cannot make every record and log line carry an
+/// arbitrarily long claim (docs/api.md, limits).
+pub const SUBJECT_MAX_BYTES: usize = 128;
+
+/// `subject` cut to [`SUBJECT_MAX_BYTES`] on a character boundary.
+fn bounded_subject(mut subject: String) -> String {
+    if subject.len() > SUBJECT_MAX_BYTES {
+        let mut cut = SUBJECT_MAX_BYTES;
+        while !subject.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        subject.truncate(cut);
+    }
+    subject
 }
 
 /// Extracts the token from `Bearer <token>` (scheme case-insensitive, RFC 7235). An absent

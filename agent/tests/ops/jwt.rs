@@ -65,6 +65,17 @@ fn valid_jwt_with_space_separated_scopes_is_accepted() {
 }
 
 #[test]
+fn a_long_sub_claim_is_kept_to_its_first_128_bytes() {
+    let sub = "é".repeat(5_000);
+    let token = sign(&json!({"sub": sub, "exp": now() + 600, "scope": SCOPE_MANAGE}));
+    let principal = authenticator()
+        .check_bearer(Some(&bearer(&token)), SCOPE_MANAGE)
+        .expect("valid token");
+    assert_eq!(principal.subject.len(), 128);
+    assert!(sub.starts_with(&principal.subject));
+}
+
+#[test]
 fn scope_claim_given_as_an_array_is_accepted() {
     let token = sign(&json!({ "exp": now() + 600, "scope": [SCOPE_MANAGE] }));
     assert!(authenticator()
