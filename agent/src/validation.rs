@@ -336,14 +336,21 @@ pub const ECHO_MAX_BYTES: usize = 64;
 /// `value` cut to [`ECHO_MAX_BYTES`] (on a character boundary), `…` marking a cut, so a
 /// huge value is never echoed whole in an error message.
 pub fn excerpt(value: &str) -> String {
-    if value.len() <= ECHO_MAX_BYTES {
-        return value.to_owned();
+    let cut = prefix_within(value, ECHO_MAX_BYTES);
+    if cut.len() == value.len() {
+        value.to_owned()
+    } else {
+        format!("{cut}…")
     }
-    let mut cut = ECHO_MAX_BYTES;
+}
+
+/// The longest prefix of `value` of at most `max` bytes that ends on a character boundary.
+pub fn prefix_within(value: &str, max: usize) -> &str {
+    let mut cut = max.min(value.len());
     while !value.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}…", &value[..cut])
+    &value[..cut]
 }
 
 /// [`excerpt`] quoted, with the full length noted when it was cut.

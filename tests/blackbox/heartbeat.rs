@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::support::kore::{kore_deploy, wait_job};
+use crate::support::kore::{deploy_and_wait_for_success, kore_body, kore_deploy, wait_job};
 use crate::support::serving::{deploy_ready, generate};
 use crate::support::{free_port, Agent, AgentConfig, PATIENCE};
 
@@ -290,16 +290,7 @@ fn signed_heartbeats_carry_identity_inventory_and_phase_changes_and_imds_decides
 
     let undeploy = agent.post_json("/api/public/models/gpt2-tiny/undeploy", &json!({}));
     wait_job(&agent, undeploy.json["dockStatusId"].as_str().unwrap());
-    let right = kore_deploy(&agent, "gpt2-tiny", "g5.xlarge");
-    let job = wait_job(&agent, right.json["dockStatusId"].as_str().unwrap());
-    assert_eq!(
-        job.json["status"],
-        "SUCCESS",
-        "{}\n{}",
-        job.text,
-        agent.log()
-    );
-    let id = right.json["deploymentId"].as_str().unwrap().to_owned();
+    let id = deploy_and_wait_for_success(&agent, "gpt2-tiny", &kore_body("g5.xlarge"));
     let ready = heartbeat_until(&heartbeats, key, "the READY deployment", |h| {
         phase_of(h, &id).as_deref() == Some("READY")
     });

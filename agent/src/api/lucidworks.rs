@@ -16,7 +16,7 @@ use crate::api::views;
 use crate::app_state::SharedState;
 use crate::auth::Principal;
 use crate::deployment::record::{Deployment, LucidworksOrigin};
-use crate::deployment::registry::{is_deployment_id_form, RegistryError};
+use crate::deployment::registry::{is_deployment_id_form, RegistryError, Snapshot};
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
@@ -140,6 +140,20 @@ fn visible_to(customer: &str, record: &Deployment) -> bool {
         .is_none_or(|origin| origin.customer_id == customer)
 }
 
+/// The deployment `id` (id or modelId) names, if `customer` may see it; 404 otherwise,
+/// whether or not it exists.
+fn visible_deployment(state: &SharedState, customer: &str, id: &str) -> Result<Snapshot, ApiError> {
+    state
+        .registry
+        .lookup_where(id, |record| visible_to(customer, record))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no deployment has id or modelId {}",
+                rules::quoted_excerpt(id)
+            ))
+        })
+}
+
 /// A credential bound to customers may act only for them (docs/api.md § Customers).
 fn customer_access(principal: &Principal, customer: &str) -> Result<(), ApiError> {
     if principal.acts_for(customer) {
@@ -210,15 +224,7 @@ pub async fn get(
     UrlPath((customer_id, id)): UrlPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     customer_access(&bearer.principal, &customer_id)?;
-    let snapshot = state
-        .registry
-        .lookup_where(&id, |record| visible_to(&customer_id, record))
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no deployment has id or modelId {}",
-                rules::quoted_excerpt(&id)
-            ))
-        })?;
+    let snapshot = visible_deployment(&state, &customer_id, &id)?;
     Ok(Json(views::lucidworks_deployment(&snapshot.record)))
 }
 
@@ -231,15 +237,7 @@ pub async fn delete(
     UrlPath((customer_id, id)): UrlPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     customer_access(&bearer.principal, &customer_id)?;
-    let visible = state
-        .registry
-        .lookup_where(&id, |record| visible_to(&customer_id, record))
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no deployment has id or modelId {}",
-                rules::quoted_excerpt(&id)
-            ))
-        })?;
+    let visible = visible_deployment(&state, &customer_id, &id)?;
     let started = state.registry.request_undeploy(&visible.record.id)?;
     log.deployment(&started.record.id);
     state.lifecycle.spawn_undeploy(

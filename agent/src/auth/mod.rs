@@ -251,13 +251,8 @@ pub const SUBJECT_MAX_BYTES: usize = 128;
 
 /// `subject` cut to [`SUBJECT_MAX_BYTES`] on a character boundary.
 fn bounded_subject(mut subject: String) -> String {
-    if subject.len() > SUBJECT_MAX_BYTES {
-        let mut cut = SUBJECT_MAX_BYTES;
-        while !subject.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        subject.truncate(cut);
-    }
+    let kept = crate::validation::prefix_within(&subject, SUBJECT_MAX_BYTES).len();
+    subject.truncate(kept);
     subject
 }
 
