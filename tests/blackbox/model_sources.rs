@@ -75,13 +75,7 @@ fn offline_mode_serves_a_repo_id_from_the_hugging_face_cache_and_refuses_a_miss(
         json!({"prompt": case.prompt, "parameters": {"temperature": 0, "maxTokens": 24}}),
     );
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let tokens: Vec<u32> = answer.json["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .filter_map(|t| t.as_u64())
-        .map(|t| t as u32)
-        .collect();
+    let tokens = crate::support::golden::tokens_of(&answer.json);
     case.assert_matches(&tokens, "served from the cache");
     let miss = failure(&agent, "blackbox%2Fnot-cached");
     assert_eq!(miss["code"], "MODEL_NOT_CACHED", "{miss}");

@@ -96,13 +96,7 @@ fn a_real_deploy_killed_before_ready_comes_back_ready_and_serves_golden_tokens()
         json!({"prompt": case.prompt, "parameters": {"temperature": 0, "maxTokens": 24}}),
     );
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let tokens: Vec<u32> = reply.json["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .filter_map(|t| t.as_u64())
-        .map(|t| t as u32)
-        .collect();
+    let tokens = crate::support::golden::tokens_of(&reply.json);
     case.assert_matches(&tokens, "after kill -9 mid-deploy");
 }
 

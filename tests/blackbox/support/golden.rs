@@ -100,3 +100,14 @@ pub fn golden_cases(model_dir: &str) -> Vec<GoldenCase> {
         })
         .collect()
 }
+
+/// The `tokens` array of a native generate answer, as ids.
+pub fn tokens_of(answer: &Value) -> Vec<u32> {
+    answer["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .filter_map(|t| t.as_u64())
+        .map(|t| t as u32)
+        .collect()
+}
