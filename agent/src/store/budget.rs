@@ -22,10 +22,11 @@ pub struct Budget {
 fn free_bytes(path: &Path) -> Option<u64> {
     let existing = path.ancestors().find(|p| p.exists())?;
     let text = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all-zero is a valid value the call overwrites.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid C string and a zeroed out-struct the call fills in.
+    // SAFETY: a valid C string and an out-struct the call fills in.
     let rc = unsafe { libc::statvfs(text.as_ptr(), &mut stats) };
-    (rc == 0).then(|| stats.f_bavail as u64 * stats.f_frsize as u64)
+    (rc == 0).then(|| u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
 }
 
 /// Bytes `files` still need: each missing blob less its partial.
