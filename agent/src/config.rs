@@ -454,6 +454,7 @@ mod tests {
         assert_eq!(example.server, defaults.server);
         assert_eq!(example.instance_type, defaults.instance_type);
         assert_eq!(example.control_plane, defaults.control_plane);
+        assert_eq!(example.store, defaults.store);
     }
 
     #[test]

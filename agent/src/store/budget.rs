@@ -72,7 +72,9 @@ pub fn make_room(
         .inventory
         .list(|r| store.is_in_use(r))
         .into_iter()
-        .filter(|m| m.model_id != repo && !m.pinned && !m.in_use)
+        .filter(|m| {
+            m.model_id != repo && !m.pinned && !m.in_use && !store.is_downloading(&m.model_id)
+        })
         .collect();
     candidates.sort_by_key(|m| m.last_used_at);
     let evictable: u64 = candidates.iter().map(|m| m.size_bytes).sum();

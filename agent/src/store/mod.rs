@@ -51,6 +51,39 @@ struct Inflight {
     done: Condvar,
 }
 
+/// Ends a download's registration: waiters wake with its outcome, or with a failure when
+/// the leader unwound without one.
+struct Release<'a> {
+    store: &'a Store,
+    key: &'a str,
+    inflight: &'a Inflight,
+    repo: &'a str,
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        let mut outcome = self
+            .inflight
+            .outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if outcome.is_none() {
+            *outcome = Some(Err(StoreError::FetchFailed {
+                repo: self.repo.to_owned(),
+                file: "(download)".to_owned(),
+                reason: "the download stopped unexpectedly".to_owned(),
+            }));
+        }
+        drop(outcome);
+        self.store
+            .inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(self.key);
+        self.inflight.done.notify_all();
+    }
+}
+
 /// Answers "is this repo used by a live deployment?" (set once the registry exists).
 pub type InUse = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
@@ -180,6 +213,13 @@ impl Store {
         };
         let _shown = progress::publish(model_id, Arc::clone(&inflight.progress));
         if leader {
+            // Waiters are released even if the download panics.
+            let release = Release {
+                store: self,
+                key: &key,
+                inflight: &inflight,
+                repo,
+            };
             metrics::download("started");
             let outcome = self.download(repo, revision, &inflight.progress);
             metrics::download(if outcome.is_ok() {
@@ -191,11 +231,7 @@ impl Store {
                 self.inventory.touch(repo);
             }
             *inflight.outcome.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
-            self.inflight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
-            inflight.done.notify_all();
+            drop(release);
             return outcome;
         }
         let mut outcome = inflight.outcome.lock().unwrap_or_else(|p| p.into_inner());
