@@ -310,6 +310,12 @@ fn kill_9_during_a_slow_download_resumes_after_restart_and_downloads_nothing_twi
     agent.kill9();
     let kept = std::fs::metadata(&partial).unwrap().len();
     assert!(kept > 0 && kept < size);
+    // The dead agent's lock file stays behind; it must not block the next one.
+    let lock = agent
+        .hub_cache()
+        .join(".locks/models--blackbox--gpt2-tiny")
+        .join(format!("{}.lock", hub.sha256(REPO, WEIGHTS)));
+    assert!(lock.is_file());
     hub.set_faults(Faults::default());
     agent.restart();
     let ready = agent.wait_phase(&id, &["READY", "FAILED"]);
