@@ -685,3 +685,56 @@ fn gpu_agent_pull_models_and_evict_drive_the_store_from_the_command_line() {
     assert_eq!(code, Some(1));
     assert!(err.contains("MODEL_NOT_FOUND"), "{err}");
 }
+
+#[test]
+fn a_pull_and_a_deploy_of_one_repo_share_one_transfer_and_its_progress() {
+    let hub = gpt2_hub();
+    hub.set_faults(Faults {
+        trickle: Some((128 * 1024, Duration::from_millis(40))),
+        ..Faults::default()
+    });
+    let agent = StoreAgent::start(&hub, "");
+    let started = keyed(&agent, "POST", &format!("{}/pull", store_path(REPO_PATH)));
+    assert_eq!(started.status, 202, "{}", started.text);
+    let (job, id) = deploy(&agent, REPO_PATH);
+    let deploying = wait_for_bytes(&agent, &id, 0);
+    let pulling = agent.get_with_key(&store_path(REPO_PATH));
+    assert_eq!(
+        pulling.json["pull"]["state"], "FETCHING",
+        "{}",
+        pulling.text
+    );
+    assert_eq!(
+        pulling.json["download"]["bytesTotal"], deploying["download"]["bytesTotal"],
+        "{}",
+        pulling.text
+    );
+    hub.set_faults(Faults::default());
+    assert_eq!(wait_job(&agent, &job).json["status"], "SUCCESS");
+    assert_eq!(hub.blob_gets(REPO, WEIGHTS).len(), 1);
+    let pulled = agent.poll(&store_path(REPO_PATH), "the pull to end", |r| {
+        r.json["pull"]["state"] == "READY"
+    });
+    assert_eq!(pulled.json["inUse"], true, "{}", pulled.text);
+}
+
+#[test]
+fn offline_a_pull_of_an_uncached_model_is_refused_and_nothing_is_fetched() {
+    let hub = gpt2_hub();
+    let hf_home = tempfile::tempdir().unwrap();
+    let home = hf_home.path().display().to_string();
+    let agent = Agent::start_with_env(
+        AgentConfig::default(),
+        &[
+            ("HF_HOME", home.as_str()),
+            ("HF_ENDPOINT", hub.url.as_str()),
+            ("HF_HUB_OFFLINE", "1"),
+        ],
+    );
+    let refused = keyed(&agent, "POST", &format!("{}/pull", store_path(REPO_PATH)));
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(refused.error_code(), "MODEL_NOT_CACHED");
+    let failed = fails_fast(&agent, REPO_PATH, Duration::from_secs(10));
+    assert_eq!(failed["code"], "MODEL_NOT_CACHED", "{failed}");
+    assert!(hub.log().is_empty(), "{:?}", hub.log());
+}
