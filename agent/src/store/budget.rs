@@ -26,7 +26,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid C string and an out-struct the call fills in.
     let rc = unsafe { libc::statvfs(text.as_ptr(), &mut stats) };
-    (rc == 0).then(|| u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+    (rc == 0).then(|| stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// Bytes `files` still need: each missing blob less its partial.
