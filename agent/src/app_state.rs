@@ -111,6 +111,18 @@ impl AppState {
             StatusCallback::new(config.status_callback()),
         ));
         let sources = ModelSources::from_config(&config);
+        // A model a live deployment uses is never evicted (docs/models.md).
+        let deployments = Arc::downgrade(&registry);
+        let table = config.models.clone();
+        sources.store().set_in_use(Arc::new(move |repo: &str| {
+            deployments.upgrade().is_some_and(|registry| {
+                registry.list().iter().any(|s| {
+                    !s.record.phase.is_final()
+                        && crate::model_source::hub_repo_of(&table, &s.record.spec.model_id)
+                            .is_some_and(|r| r == repo)
+                })
+            })
+        }));
         let lifecycle = Arc::new(Lifecycle {
             registry: Arc::clone(&registry),
             backend,

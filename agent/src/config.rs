@@ -57,6 +57,9 @@ pub struct AgentConfig {
     pub metrics: MetricsConfig,
     pub server: ServerConfig,
     pub control_plane: ControlPlaneConfig,
+    /// The model store: where Hub downloads come from and the disk they may use
+    /// (docs/models.md).
+    pub store: StoreConfig,
     /// modelId → where its weights are.
     pub models: BTreeMap<String, ModelEntry>,
 }
@@ -80,6 +83,7 @@ impl Default for AgentConfig {
             metrics: MetricsConfig::default(),
             server: ServerConfig::default(),
             control_plane: ControlPlaneConfig::default(),
+            store: StoreConfig::default(),
             models: BTreeMap::new(),
         }
     }
@@ -237,6 +241,31 @@ impl ControlPlaneConfig {
 }
 
 /// `[models."<id>"]`.
+/// `[store]` (docs/models.md).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The Hub's base URL; `HF_ENDPOINT` wins when set, as in Python's hub.
+    pub endpoint: String,
+    /// A file holding the Hub token; `HF_TOKEN` wins when set. The token is never logged.
+    pub token_file: Option<PathBuf>,
+    /// The most bytes the cache may hold; none = unbounded.
+    pub max_bytes: Option<u64>,
+    /// Free space a download must leave on the cache's filesystem.
+    pub min_free_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            endpoint: "https://huggingface.co".to_owned(),
+            token_file: None,
+            max_bytes: None,
+            min_free_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelEntry {
@@ -425,6 +454,7 @@ mod tests {
         assert_eq!(example.server, defaults.server);
         assert_eq!(example.instance_type, defaults.instance_type);
         assert_eq!(example.control_plane, defaults.control_plane);
+        assert_eq!(example.store, defaults.store);
     }
 
     #[test]

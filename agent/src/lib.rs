@@ -22,5 +22,7 @@ pub mod runtime_backend;
 pub mod server;
 pub mod serving;
 pub mod state;
+pub mod store;
+pub mod store_cli;
 pub mod systemd;
 pub mod validation;

@@ -102,6 +102,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
     describe();
     crate::gpu::describe_gpu_gauges();
+    crate::store::metrics::describe();
     Ok(EXPORTER.get_or_init(|| handle).clone())
 }
 

@@ -17,6 +17,7 @@ mod kore_lifecycle;
 mod kore_validation;
 mod lucidworks;
 mod model_sources;
+mod model_store;
 mod native;
 mod probe;
 mod recovery;

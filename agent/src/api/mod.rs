@@ -14,6 +14,7 @@ pub mod openai;
 pub mod request_log;
 mod router;
 pub mod spec_fields;
+pub mod store;
 pub mod views;
 
 use axum::http::{StatusCode, Uri};

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::deployment::phase::{lucidworks_state, Failure};
+use crate::deployment::phase::{lucidworks_state, Failure, Phase};
 use crate::deployment::record::{Deployment, DockJob, JobAction, JobStatus};
 use crate::deployment::registry::Snapshot;
 use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
@@ -11,6 +11,16 @@ fn failure_json(failure: Option<&Failure>) -> Value {
     match failure {
         Some(f) => json!({"code": f.code, "message": f.message, "phase": f.phase}),
         None => Value::Null,
+    }
+}
+
+/// `download: {bytesDone, bytesTotal, filesDone, filesTotal, bytesPerSecond}` while the
+/// deployment is FETCHING from the Hub, else null (docs/api.md § Deployment status).
+fn download_json(phase: Option<Phase>, model_id: &str) -> Value {
+    match phase {
+        Some(Phase::Fetching) => crate::store::progress::current(model_id)
+            .map_or(Value::Null, |progress| json!(progress)),
+        _ => Value::Null,
     }
 }
 
@@ -61,6 +71,7 @@ pub fn dock_status(job: &DockJob, deployment: Option<&Deployment>) -> Value {
         "status": status_str(job.status),
         "phase": phase,
         "progress": phase.map_or(0, |p| if job.status == JobStatus::InProgress { p.progress().min(99) } else { 100 }),
+        "download": download_json(phase, &job.model_id),
         "error": error,
         "createdAt": job.created_at,
         "updatedAt": job.updated_at,
@@ -126,6 +137,7 @@ pub fn lucidworks_deployment(record: &Deployment) -> Value {
         "deployedAt": record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "createdBy": created_by,
         "phase": record.phase,
+        "download": download_json(Some(record.phase), &spec.model_id),
         "error": failure_json(record.failure.as_ref()),
     })
 }
@@ -151,6 +163,7 @@ pub fn native_deployment(snapshot: &Snapshot) -> Value {
         "phase": record.phase,
         "desired": record.desired,
         "progress": record.phase.progress(),
+        "download": download_json(Some(record.phase), &spec.model_id),
         "lastError": failure_json(record.failure.as_ref()),
         "deviceType": spec.device_type,
         "backend": serving.map_or_else(

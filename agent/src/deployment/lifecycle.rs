@@ -233,12 +233,26 @@ impl Lifecycle {
         let sources = self.sources.clone();
         let model_id = spec.model_id.clone();
         let download = tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source));
+        tokio::pin!(download);
         let mut cancel = self.registry.cancellation(id).ok_or(Stop::Cancelled)?;
-        tokio::select! {
-            fetched = download => fetched
-                .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
-                .map_err(|e| source_failed(&e)),
-            _ = cancel.wait_for(|cancelled| *cancelled) => Err(Stop::Cancelled),
+        // The status callback hears of the download's progress at most once a second.
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_reported = None;
+        loop {
+            tokio::select! {
+                fetched = &mut download => return fetched
+                    .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
+                    .map_err(|e| source_failed(&e)),
+                _ = cancel.wait_for(|cancelled| *cancelled) => return Err(Stop::Cancelled),
+                _ = ticker.tick() => {
+                    let now = crate::store::progress::current(&spec.model_id);
+                    if let Some(view) = now.filter(|v| last_reported.as_ref() != Some(v)) {
+                        self.registry.announce_download(id, &view);
+                        last_reported = Some(view);
+                    }
+                }
+            }
         }
     }
 

@@ -530,6 +530,24 @@ impl Registry {
         }));
     }
 
+    /// Tells the status callback how far deployment `id`'s download has got (the lifecycle
+    /// calls this at most once a second while FETCHING; docs/models.md § The model store).
+    pub fn announce_download(&self, id: &str, download: &crate::store::progress::ProgressView) {
+        let Some(record) = self.lock().deployments.get(id).map(|e| e.record.clone()) else {
+            return;
+        };
+        let callback = self.callback.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(callback) = callback.as_ref() {
+            callback.send(serde_json::json!({
+                "deploymentId": record.id,
+                "modelId": record.spec.model_id,
+                "phase": record.phase,
+                "download": download,
+                "at": chrono::Utc::now(),
+            }));
+        }
+    }
+
     /// Stops the status callback, giving queued events up to `grace` to be delivered.
     /// Blocking. Phase changes after this are logged only.
     pub fn close_callback(&self, grace: std::time::Duration) -> CallbackStats {

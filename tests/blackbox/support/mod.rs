@@ -4,6 +4,7 @@
 #![allow(dead_code)] // not every helper is used by every module
 
 pub mod config;
+pub mod fake_hub;
 pub mod golden;
 pub mod http;
 pub mod hub;
