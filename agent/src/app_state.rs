@@ -64,18 +64,15 @@ impl AgentStatus {
     }
 }
 
+/// Why [`AppState::open`] failed: the state, auth or catalog configuration.
 #[derive(Debug, Error)]
-pub enum StartError {
+pub enum OpenError {
     #[error("cannot open the state directory: {0}")]
     State(#[from] crate::state::StateError),
     #[error("invalid [auth] configuration: {0}")]
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("invalid device-class catalog: {0}")]
     Catalog(#[from] crate::gpu::CatalogError),
-    #[error(transparent)]
-    Heartbeat(#[from] crate::heartbeat::HeartbeatConfigError),
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 impl AppState {
@@ -87,7 +84,7 @@ impl AppState {
         config: AgentConfig,
         backend: Arc<RuntimeBackend>,
         inventory: Arc<GpuInventory>,
-    ) -> Result<SharedState, StartError> {
+    ) -> Result<SharedState, OpenError> {
         let (store, quarantined) = StateStore::open(&config.state_dir)?;
         for file in &quarantined {
             tracing::error!(

@@ -322,7 +322,7 @@ pub fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
     if id.ends_with(".git") {
         return Err(invalid("it may not end in `.git`"));
     }
-    if crate::deployment::registry::is_deployment_id_form(id) {
+    if crate::deployment::record::is_deployment_id_form(id) {
         return Err(invalid(
             "`dep-…` is the form of deployment ids, which no modelId may take",
         ));

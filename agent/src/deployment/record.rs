@@ -76,6 +76,11 @@ pub fn new_deployment_id() -> String {
     format!("{DEPLOYMENT_ID_PREFIX}{}", uuid::Uuid::new_v4())
 }
 
+/// Whether `key` has the deployment-id form, `dep-…` (docs/api.md § Common rules).
+pub fn is_deployment_id_form(key: &str) -> bool {
+    key.starts_with(DEPLOYMENT_ID_PREFIX)
+}
+
 /// A fresh id with a prefix: `ds-…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())

@@ -13,8 +13,8 @@ use tokio::sync::watch;
 
 use super::phase::{Desired, Failure, Phase};
 use super::record::{
-    new_deployment_id, new_id, Deployment, DockJob, JobAction, JobStatus, LucidworksOrigin,
-    DEPLOYMENTS, DEPLOYMENT_ID_PREFIX, JOBS,
+    is_deployment_id_form, new_deployment_id, new_id, Deployment, DockJob, JobAction, JobStatus,
+    LucidworksOrigin, DEPLOYMENTS, JOBS,
 };
 use super::spec::DeploymentSpec;
 use crate::callback::{CallbackStats, StatusCallback};
@@ -146,11 +146,6 @@ impl Entries {
     fn find_id(&self, key: &str) -> Option<String> {
         self.find(key).map(|e| e.record.id.clone())
     }
-}
-
-/// Whether `key` has the deployment-id form, `dep-…` (docs/api.md § Common rules).
-pub fn is_deployment_id_form(key: &str) -> bool {
-    key.starts_with(DEPLOYMENT_ID_PREFIX)
 }
 
 pub struct Registry {
