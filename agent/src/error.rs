@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::validation::RuleViolation;
+
 /// An error answered to a client. `code` is SNAKE_CASE and stable; `message` is a sentence
 /// naming the field, the allowed range and the value given where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,19 +64,20 @@ impl ApiError {
         .with_field(field)
     }
 
-    /// 422: a required field is absent.
-    pub fn missing(field: &str, what: &str) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "MISSING_FIELD",
-            format!("{field} is required: {what}"),
-        )
-        .with_field(field)
-    }
-
     /// 422: valid JSON that breaks a documented range or enum.
     pub fn out_of_range(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "OUT_OF_RANGE", message).with_field(field)
+        RuleViolation::out_of_range(field, message.into()).into()
+    }
+
+    /// 422: a parameter the deployment cannot honour (a seed with CTranslate2 sampling, a
+    /// prompt its tokenizer refuses).
+    pub fn unsupported_parameter(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNSUPPORTED_PARAMETER",
+            message,
+        )
+        .with_field(field)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -95,12 +98,19 @@ impl ApiError {
 
     /// 503 while the agent drains for shutdown.
     pub fn draining() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DRAINING",
-            "the agent is shutting down and accepts no new work",
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY)
+        Self::draining_because("the agent is shutting down and accepts no new work")
+    }
+
+    /// 503 DRAINING: `message` says what drains (the agent, one deployment).
+    pub fn draining_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "DRAINING", message)
+            .with_retry_after(RETRY_AFTER_NOT_READY)
+    }
+
+    /// 503 NOT_READY: the agent is restoring, or the deployment is not READY yet.
+    pub fn not_ready(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message)
+            .with_retry_after(RETRY_AFTER_NOT_READY)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -163,8 +173,8 @@ impl IntoResponse for ApiError {
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorCode(pub &'static str);
 
-impl From<crate::validation::RuleViolation> for ApiError {
-    fn from(violation: crate::validation::RuleViolation) -> Self {
+impl From<RuleViolation> for ApiError {
+    fn from(violation: RuleViolation) -> Self {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             violation.code,

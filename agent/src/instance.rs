@@ -48,7 +48,7 @@ pub struct InstanceMismatch {
 impl InstanceMismatch {
     /// The same code as a GPU mismatch: the host is not the device class asked for.
     pub fn code(&self) -> &'static str {
-        "DEVICE_MISMATCH"
+        crate::gpu::DEVICE_MISMATCH
     }
 }
 

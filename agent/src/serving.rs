@@ -32,6 +32,13 @@ pub struct LoadFailure {
 }
 
 impl LoadFailure {
+    /// The checkpoint could not be opened or loaded (the load task included).
+    pub const MODEL_LOAD_FAILED: &'static str = "MODEL_LOAD_FAILED";
+
+    pub fn model_load(message: impl Into<String>) -> Self {
+        Self::new(Self::MODEL_LOAD_FAILED, message)
+    }
+
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         LoadFailure {
             code: code.into(),

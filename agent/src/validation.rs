@@ -83,6 +83,11 @@ impl RuleViolation {
         }
     }
 
+    /// OUT_OF_RANGE: valid JSON that breaks a documented range or enum.
+    pub fn out_of_range(field: &str, message: String) -> Self {
+        Self::new("OUT_OF_RANGE", field, message)
+    }
+
     pub fn missing(field: &str, rule: &str) -> Self {
         Self::new(
             "MISSING_FIELD",
@@ -105,8 +110,7 @@ impl IntRange {
         if (i128::from(self.min)..=i128::from(self.max)).contains(&value) {
             Ok(value as i64)
         } else {
-            Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            Err(RuleViolation::out_of_range(
                 field,
                 format!(
                     "{field} must be between {} and {}, but {value} was given",
@@ -120,8 +124,7 @@ impl IntRange {
     pub fn check_u32(&self, field: &str, value: i128) -> Result<u32, RuleViolation> {
         let value = self.check_wide(field, value)?;
         u32::try_from(value).map_err(|_| {
-            RuleViolation::new(
-                "OUT_OF_RANGE",
+            RuleViolation::out_of_range(
                 field,
                 format!("{field} must fit in 32 bits, but {value} was given"),
             )
@@ -134,8 +137,7 @@ impl FloatRange {
         if value.is_finite() && value >= self.min && value <= self.max {
             Ok(value)
         } else {
-            Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            Err(RuleViolation::out_of_range(
                 field,
                 format!(
                     "{field} must be between {} and {}, but {} was given",
@@ -190,8 +192,7 @@ pub fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), Rule
     if (range.min..=range.max).contains(&chars) {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} must be {} to {} characters long, but it has {chars}",
@@ -215,8 +216,7 @@ pub fn check_top_p_with_temperature(
         } else {
             format!("{} (0 at the sampler's 32-bit precision)", shown(top_p))
         };
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} must be greater than 0 when temperature is not 0 (0 < topP ≤ 1); \
@@ -233,8 +233,7 @@ pub fn check_top_p_with_temperature(
 pub fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleViolation> {
     let count = i64::try_from(stops.len()).unwrap_or(i64::MAX);
     if count > STOP_SEQUENCE_COUNT.max {
-        return Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        return Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} may hold at most {} sequences, but {count} were given",
@@ -246,8 +245,7 @@ pub fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleVio
         let bytes = i64::try_from(stop.len()).unwrap_or(i64::MAX);
         if !(STOP_SEQUENCE_BYTES.min..=STOP_SEQUENCE_BYTES.max).contains(&bytes) {
             let item = format!("{field}[{i}]");
-            return Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            return Err(RuleViolation::out_of_range(
                 &item,
                 format!(
                     "{item} must be {} to {} bytes long, but it has {bytes}",
@@ -264,8 +262,7 @@ pub fn check_replicas(field: &str, min: u32, max: u32) -> Result<(), RuleViolati
     if max >= min {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!("{field} must be at least minReplicas ({min}), but {max} was given"),
         ))
@@ -367,8 +364,7 @@ pub fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), Rule
     if value.len() <= max {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} may be at most {max} bytes long, but it has {}",

@@ -18,7 +18,7 @@ use crate::api::request_log::RequestLog;
 use crate::app_state::AppState;
 use crate::deployment::record::Deployment;
 use crate::deployment::spec::GenerationParams;
-use crate::error::{ApiError, RETRY_AFTER_NOT_READY, RETRY_AFTER_QUEUE_FULL};
+use crate::error::{ApiError, RETRY_AFTER_QUEUE_FULL};
 use crate::metrics::{self, Outcome};
 use crate::serving::{ServingHandle, SubmitRejection};
 
@@ -113,12 +113,7 @@ pub async fn submit(
 fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -> ApiError {
     let error = match rejection {
         SubmitRejection::SeedNotHonoured => {
-            return ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "UNSUPPORTED_PARAMETER",
-                rejection.to_string(),
-            )
-            .with_field(fields.seed)
+            return ApiError::unsupported_parameter(fields.seed, rejection.to_string())
         }
         SubmitRejection::Engine(error) => error,
     };
@@ -131,18 +126,12 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             ),
         )
         .with_retry_after(RETRY_AFTER_QUEUE_FULL),
-        SubmitError::Draining => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DRAINING",
-            format!("deployment {deployment} is draining and takes no new requests"),
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY),
-        SubmitError::Tokenizer(message) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNSUPPORTED_PARAMETER",
-            message,
-        )
-        .with_field(fields.prompt.clone()),
+        SubmitError::Draining => ApiError::draining_because(format!(
+            "deployment {deployment} is draining and takes no new requests"
+        )),
+        SubmitError::Tokenizer(message) => {
+            ApiError::unsupported_parameter(fields.prompt.clone(), message)
+        }
         SubmitError::EmptyPrompt => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "EMPTY_PROMPT",

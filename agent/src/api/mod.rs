@@ -19,7 +19,7 @@ pub mod views;
 use axum::http::{StatusCode, Uri};
 
 use crate::deployment::registry::{NotServing, RegistryError};
-use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
+use crate::error::ApiError;
 
 use crate::app_state::AppState;
 pub use router::router;
@@ -31,12 +31,9 @@ pub fn accepting_work(state: &AppState) -> Result<(), ApiError> {
     if state.status.is_draining() {
         Err(ApiError::draining())
     } else if !state.status.is_restored() {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_READY",
+        Err(ApiError::not_ready(
             "the agent is restoring its persisted deployments",
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY))
+        ))
     } else {
         Ok(())
     }
@@ -88,21 +85,15 @@ impl From<NotServing> for ApiError {
             NotServing::Phase {
                 deployment_id,
                 phase,
-            } if phase.is_deploying() || phase == Phase::Ready => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "NOT_READY",
-                format!("deployment {deployment_id} is {phase}, not READY yet"),
-            )
-            .with_retry_after(RETRY_AFTER_NOT_READY),
+            } if phase.is_deploying() || phase == Phase::Ready => ApiError::not_ready(format!(
+                "deployment {deployment_id} is {phase}, not READY yet"
+            )),
             NotServing::Phase {
                 deployment_id,
                 phase: Phase::Draining,
-            } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "DRAINING",
-                format!("deployment {deployment_id} is DRAINING and takes no new requests"),
-            )
-            .with_retry_after(RETRY_AFTER_NOT_READY),
+            } => ApiError::draining_because(format!(
+                "deployment {deployment_id} is DRAINING and takes no new requests"
+            )),
             NotServing::Phase {
                 deployment_id,
                 phase,

@@ -29,13 +29,16 @@ fn status_str(status: JobStatus) -> &'static str {
     }
 }
 
+/// The `jobType` of every dock-status job: the agent runs model jobs only.
+const JOB_TYPE: &str = "MODELS";
+
 /// The 202 answer to a Kore deploy or undeploy.
 pub fn kore_accepted(job: &DockJob) -> Value {
     json!({
         "dockStatusId": job.id,
         "dock-statusId": job.id,
         "modelId": job.model_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "deploymentId": job.deployment_id,
@@ -56,7 +59,7 @@ pub fn dock_status(job: &DockJob, deployment: Option<&Deployment>) -> Value {
         "dock-statusId": job.id,
         "modelId": job.model_id,
         "deploymentId": job.deployment_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "phase": phase,

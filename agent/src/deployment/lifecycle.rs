@@ -16,12 +16,13 @@ use super::registry::{Cancelled, Registry};
 use super::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{
     AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, Placement,
+    NVML_UNAVAILABLE,
 };
 use crate::host_paths::HostPaths;
 use crate::instance::HostInstance;
 use crate::model_source::{ModelSources, SourceError};
 use crate::runtime_backend::RuntimeBackend;
-use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingHandle};
+use crate::serving::{LoadFailure, LoadProgress, LoadStep, ResolvedModel, ServingHandle};
 
 /// Everything a deploy needs from the host.
 pub struct Lifecycle {
@@ -149,8 +150,13 @@ impl Lifecycle {
             BackendKind::Candle => Phase::Loading,
         };
         self.registry.advance(id, first_load_phase)?;
-        let checkpoint =
-            checkpoint.map_err(|e| failed("MODEL_LOAD_FAILED", e.to_string(), first_load_phase))?;
+        let checkpoint = checkpoint.map_err(|e| {
+            failed(
+                LoadFailure::MODEL_LOAD_FAILED,
+                e.to_string(),
+                first_load_phase,
+            )
+        })?;
         let backend = Arc::clone(&self.backend);
         let progress = PhaseReporter {
             registry: Arc::clone(&self.registry),
@@ -163,7 +169,7 @@ impl Lifecycle {
         .await
         .map_err(|e| {
             failed(
-                "MODEL_LOAD_FAILED",
+                LoadFailure::MODEL_LOAD_FAILED,
                 format!("the load task panicked: {e}"),
                 first_load_phase,
             )
@@ -206,7 +212,7 @@ impl Lifecycle {
             .await
             .map_err(|e| {
                 failed(
-                    "NVML_UNAVAILABLE",
+                    NVML_UNAVAILABLE,
                     format!("the NVML scan panicked: {e}"),
                     phase,
                 )

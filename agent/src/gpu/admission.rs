@@ -113,12 +113,18 @@ pub enum AdmissionError {
     },
 }
 
+/// The code of a host that is not the device class asked for: the GPUs, or the instance
+/// type (`crate::instance`).
+pub const DEVICE_MISMATCH: &str = "DEVICE_MISMATCH";
+/// The code of a GPU deploy on a host whose GPUs cannot be read (NVML absent or failing).
+pub const NVML_UNAVAILABLE: &str = "NVML_UNAVAILABLE";
+
 impl AdmissionError {
     pub fn code(&self) -> &'static str {
         match self {
             AdmissionError::CudaNotCompiled { .. } => "CUDA_NOT_COMPILED",
-            AdmissionError::NvmlUnavailable { .. } => "NVML_UNAVAILABLE",
-            AdmissionError::DeviceMismatch { .. } => "DEVICE_MISMATCH",
+            AdmissionError::NvmlUnavailable { .. } => NVML_UNAVAILABLE,
+            AdmissionError::DeviceMismatch { .. } => DEVICE_MISMATCH,
             AdmissionError::InsufficientGpuMemory { .. } => "INSUFFICIENT_GPU_MEMORY",
         }
     }
