@@ -1,5 +1,5 @@
 //! Drives a deployment through its phases (`docs/api.md` § Lifecycle):
-//! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
+//! PENDING → CHECKING_DEVICE → FETCHING → \[CONVERTING\] → LOADING → WARMING → READY, any step
 //! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
 //! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
 //! its next step.
