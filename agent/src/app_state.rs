@@ -33,7 +33,7 @@ pub struct AppState {
     pub status: AgentStatus,
 }
 
-pub type SharedState = Arc<AppState>;
+pub(crate) type SharedState = Arc<AppState>;
 
 /// Process-wide readiness flags.
 #[derive(Default)]
@@ -45,21 +45,21 @@ pub struct AgentStatus {
 }
 
 impl AgentStatus {
-    pub fn is_restored(&self) -> bool {
+    pub(crate) fn is_restored(&self) -> bool {
         self.restored.load(Ordering::SeqCst)
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 
     /// Called once the persisted deployments are reloaded.
-    pub fn mark_restored(&self) {
+    pub(crate) fn mark_restored(&self) {
         self.restored.store(true, Ordering::SeqCst);
     }
 
     /// Called on SIGTERM: from now on new work is refused.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
     }
 }

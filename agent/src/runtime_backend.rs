@@ -1,6 +1,6 @@
 //! How the agent loads a deployment onto the runtime's engine (continuous batcher over
 //! candle models, or per-call batching over CTranslate2): conversion, replica placement,
-//! dtype choice. It returns a [`ServingHandle`]; it holds no tensors.
+//! dtype choice. It returns a `serving::ServingHandle`; it holds no tensors.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -29,13 +29,13 @@ impl FromRequestParts<SharedState> for ApiKey {
 /// The request must carry an accepted `x-api-key` (header names are case-insensitive).
 /// For routes whose need of a key depends on the request (`/metrics`); the others take
 /// [`ApiKey`].
-pub fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     auth.check_api_key(presented).map_err(ApiError::from)
 }
 
 /// A scope a Bearer token may grant.
-pub trait Scope {
+pub(crate) trait Scope {
     const NAME: &'static str;
 }
 

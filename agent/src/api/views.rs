@@ -33,7 +33,7 @@ fn status_str(status: JobStatus) -> &'static str {
 const JOB_TYPE: &str = "MODELS";
 
 /// The 202 answer to a Kore deploy or undeploy.
-pub fn kore_accepted(job: &DockJob) -> Value {
+pub(crate) fn kore_accepted(job: &DockJob) -> Value {
     json!({
         "dockStatusId": job.id,
         "dock-statusId": job.id,
@@ -98,7 +98,7 @@ fn hyper_parameters(spec: &DeploymentSpec) -> Value {
 
 /// A Lucidworks deployment object. Deployments made through another surface get a config
 /// synthesised from their spec.
-pub fn lucidworks_deployment(record: &Deployment) -> Value {
+pub(crate) fn lucidworks_deployment(record: &Deployment) -> Value {
     let spec = &record.spec;
     let (region, config, created_by) = match &record.lucidworks {
         Some(origin) => (
@@ -134,7 +134,7 @@ pub fn lucidworks_deployment(record: &Deployment) -> Value {
 }
 
 /// The native full status.
-pub fn native_deployment(snapshot: &Snapshot) -> Value {
+pub(crate) fn native_deployment(snapshot: &Snapshot) -> Value {
     let record = &snapshot.record;
     let spec = &record.spec;
     let serving = snapshot.serving.as_ref();

@@ -31,11 +31,11 @@ pub struct Lifecycle {
     pub inventory: Arc<GpuInventory>,
     pub catalog: Arc<DeviceCatalog>,
     pub policy: AdmissionPolicy,
-    pub sources: ModelSources,
+    pub(crate) sources: ModelSources,
     /// Replaced in failure messages callers see (the log keeps them).
-    pub host_paths: HostPaths,
+    pub(crate) host_paths: HostPaths,
     /// How long an undeploy waits for in-flight requests.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     /// This host's instance type, when known: a GPU class must name it.
     pub instance: Arc<HostInstance>,
 }
@@ -69,7 +69,7 @@ fn failed(code: &str, message: impl Into<String>, phase: Phase) -> Stop {
 
 impl Lifecycle {
     /// Runs the deploy of deployment `id` in the background.
-    pub fn spawn_deploy(self: &Arc<Self>, id: String) {
+    pub(crate) fn spawn_deploy(self: &Arc<Self>, id: String) {
         let this = Arc::clone(self);
         tokio::spawn(async move { this.deploy(&id, false).await });
     }
@@ -79,7 +79,7 @@ impl Lifecycle {
     /// reused even if the deploy did not ask to (`isDeployedPreviously: false` says the
     /// caller had no artifacts to offer, not that the agent's own are suspect): a restart
     /// should not redo a conversion that is still valid.
-    pub fn spawn_resume(self: &Arc<Self>, id: String) {
+    pub(crate) fn spawn_resume(self: &Arc<Self>, id: String) {
         let this = Arc::clone(self);
         tokio::spawn(async move { this.deploy(&id, true).await });
     }
@@ -250,7 +250,7 @@ impl Lifecycle {
 
     /// Finishes an accepted undeploy: drains the handle if there was one, unless the deploy
     /// task is still running (it finishes the undeploy itself when it next checks in).
-    pub fn spawn_undeploy(
+    pub(crate) fn spawn_undeploy(
         self: &Arc<Self>,
         id: String,
         handle: Option<Arc<ServingHandle>>,

@@ -19,19 +19,19 @@ pub struct MemoryNeed {
 
 impl MemoryNeed {
     /// Nothing known yet (the checkpoint is not on disk, or does not open as a model).
-    pub const UNKNOWN: MemoryNeed = MemoryNeed {
+    pub(crate) const UNKNOWN: MemoryNeed = MemoryNeed {
         weights_bytes: 0,
         kv_bytes_per_slot: 0,
     };
 
     /// KV cache for `max_batch_size` slots.
-    pub fn kv_cache_bytes(&self, max_batch_size: u32) -> u64 {
+    pub(crate) fn kv_cache_bytes(&self, max_batch_size: u32) -> u64 {
         self.kv_bytes_per_slot
             .saturating_mul(u64::from(max_batch_size))
     }
 
     /// Weights plus KV cache for `max_batch_size` slots.
-    pub fn per_replica_bytes(&self, max_batch_size: u32) -> u64 {
+    pub(crate) fn per_replica_bytes(&self, max_batch_size: u32) -> u64 {
         self.weights_bytes
             .saturating_add(self.kv_cache_bytes(max_batch_size))
     }
@@ -58,7 +58,7 @@ pub enum GpuExecution {
 }
 
 impl GpuExecution {
-    pub fn resolve(execution: Execution, cuda_compiled: bool) -> Self {
+    pub(crate) fn resolve(execution: Execution, cuda_compiled: bool) -> Self {
         match (execution, cuda_compiled) {
             (Execution::Cpu, _) => GpuExecution::Cpu,
             (Execution::Auto, true) => GpuExecution::Cuda,
@@ -135,12 +135,12 @@ impl AdmissionError {
 pub struct AdmissionPolicy {
     pub execution: GpuExecution,
     /// Kept free on each GPU for the CUDA context and workspace.
-    pub reserve_bytes: u64,
+    pub(crate) reserve_bytes: u64,
 }
 
 impl AdmissionPolicy {
     /// The policy of this binary under `config`.
-    pub fn from_config(config: &GpuConfig) -> Self {
+    pub(crate) fn from_config(config: &GpuConfig) -> Self {
         Self::for_build(config, CUDA_COMPILED)
     }
 
