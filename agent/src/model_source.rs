@@ -22,7 +22,7 @@ use crate::store::{Store, StoreError};
 
 /// Where a model's files are, before fetching.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ModelSource {
+pub(crate) enum ModelSource {
     /// A directory under one of `model_roots`, canonical (symlinks resolved).
     Local(PathBuf),
     Hub {
@@ -41,7 +41,7 @@ impl std::fmt::Display for ModelSource {
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("model source {source_text:?} for {model_id} is outside the configured model_roots ({roots}){detail}")]
     OutsideModelRoots {
         model_id: String,
@@ -74,7 +74,7 @@ pub enum SourceError {
 impl SourceError {
     /// The message for callers: no configured source paths, model roots or cache
     /// location (those stay in the log, in the `Display` text).
-    pub fn caller_message(&self) -> String {
+    pub(crate) fn caller_message(&self) -> String {
         match self {
             SourceError::OutsideModelRoots { model_id, .. } => {
                 format!("the configured source of {model_id} is outside the agent's model roots")
@@ -106,7 +106,7 @@ impl SourceError {
 
 /// Resolves and fetches model sources under the agent's configuration.
 #[derive(Clone, Debug)]
-pub struct ModelSources {
+pub(crate) struct ModelSources {
     roots: Vec<PathBuf>,
     table: BTreeMap<String, ModelEntry>,
     offline: bool,
@@ -115,11 +115,11 @@ pub struct ModelSources {
 
 impl ModelSources {
     /// Where Hub files are cached.
-    pub fn cache_dir(&self) -> &Path {
+    pub(crate) fn cache_dir(&self) -> &Path {
         self.store.cache_dir()
     }
 
-    pub fn from_config(config: &AgentConfig) -> Self {
+    pub(crate) fn from_config(config: &AgentConfig) -> Self {
         ModelSources {
             roots: config.model_roots.clone(),
             table: config.models.clone(),
@@ -138,7 +138,7 @@ impl ModelSources {
     }
 
     /// Where `model_id`'s files come from; checks local sources against `model_roots`.
-    pub fn resolve(&self, model_id: &str) -> Result<ModelSource, SourceError> {
+    pub(crate) fn resolve(&self, model_id: &str) -> Result<ModelSource, SourceError> {
         match self.table.get(model_id) {
             Some(entry) => self.resolve_entry(model_id, &entry.source),
             None => Ok(ModelSource::Hub {
@@ -241,7 +241,7 @@ impl ModelSources {
 
     /// The local directory holding the model's files if they are already on disk (a local
     /// source, or a Hub source present in the cache). Never touches the network.
-    pub fn local_dir(&self, source: &ModelSource) -> Option<PathBuf> {
+    pub(crate) fn local_dir(&self, source: &ModelSource) -> Option<PathBuf> {
         match source {
             ModelSource::Local(dir) => Some(dir.clone()),
             ModelSource::Hub { repo, revision } => {

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::validation::{self as rules, check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Interval of SSE keep-alive comments, so proxies keep idle streams open.
-pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET /v1/deployments`.
 pub async fn list(_: ApiKey, State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
@@ -114,8 +114,8 @@ pub async fn delete(
 pub struct GenerateBody {
     pub prompts: Vec<String>,
     /// `prompt` was an array: answer with an array.
-    pub prompt_was_array: bool,
-    pub overrides: spec_fields::GenerationOverrides,
+    pub(crate) prompt_was_array: bool,
+    pub(crate) overrides: spec_fields::GenerationOverrides,
     /// `stream` as given; absent, `Accept: text/event-stream` decides.
     pub stream: Option<bool>,
 }
@@ -177,7 +177,7 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
 }
 
 /// The native result object.
-pub fn result_json(result: &Completion) -> Value {
+pub(crate) fn result_json(result: &Completion) -> Value {
     json!({
         "text": result.text,
         "tokens": result.tokens,

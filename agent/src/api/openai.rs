@@ -28,7 +28,7 @@ use crate::validation::{self as rules, check_stop_sequences, RuleViolation};
 pub struct CompletionRequest {
     pub model: String,
     pub prompts: Vec<String>,
-    pub overrides: GenerationOverrides,
+    pub(crate) overrides: GenerationOverrides,
     pub stream: bool,
 }
 

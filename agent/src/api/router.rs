@@ -9,7 +9,7 @@ use crate::api::{self, health, kore, lucidworks, native, openai, store};
 use crate::app_state::SharedState;
 
 /// Every route of every surface.
-pub fn router(state: SharedState) -> Router {
+pub(crate) fn router(state: SharedState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -39,13 +39,16 @@ fn status_str(status: JobStatus) -> &'static str {
     }
 }
 
+/// The `jobType` of every dock-status job: the agent runs model jobs only.
+const JOB_TYPE: &str = "MODELS";
+
 /// The 202 answer to a Kore deploy or undeploy.
-pub fn kore_accepted(job: &DockJob) -> Value {
+pub(crate) fn kore_accepted(job: &DockJob) -> Value {
     json!({
         "dockStatusId": job.id,
         "dock-statusId": job.id,
         "modelId": job.model_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "deploymentId": job.deployment_id,
@@ -66,7 +69,7 @@ pub fn dock_status(job: &DockJob, deployment: Option<&Deployment>) -> Value {
         "dock-statusId": job.id,
         "modelId": job.model_id,
         "deploymentId": job.deployment_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "phase": phase,
@@ -106,7 +109,7 @@ fn hyper_parameters(spec: &DeploymentSpec) -> Value {
 
 /// A Lucidworks deployment object. Deployments made through another surface get a config
 /// synthesised from their spec.
-pub fn lucidworks_deployment(record: &Deployment) -> Value {
+pub(crate) fn lucidworks_deployment(record: &Deployment) -> Value {
     let spec = &record.spec;
     let (region, config, created_by) = match &record.lucidworks {
         Some(origin) => (
@@ -143,7 +146,7 @@ pub fn lucidworks_deployment(record: &Deployment) -> Value {
 }
 
 /// The native full status.
-pub fn native_deployment(snapshot: &Snapshot) -> Value {
+pub(crate) fn native_deployment(snapshot: &Snapshot) -> Value {
     let record = &snapshot.record;
     let spec = &record.spec;
     let serving = snapshot.serving.as_ref();

@@ -42,8 +42,7 @@ pub fn agent_binary() -> PathBuf {
 
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
+    references::fixtures_dir()
         .canonicalize()
         .expect("tests/fixtures exists")
 }
