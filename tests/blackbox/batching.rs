@@ -206,12 +206,15 @@ fn sustained_load_scales_up_to_max_replicas_and_idle_scales_back_to_min() {
         }
     };
     assert_eq!(replicas(&agent), 1);
+    // Four requests on one-request replicas keep the queue non-empty for seconds (the scale-up
+    // delay is 100 ms); 256 tokens each keeps the last one, which waits for two others, well
+    // inside the client's 30 s timeout on a loaded 2-core runner.
     let load: Vec<_> = (0..4)
         .map(|i| {
             generate_in_background(
                 &agent,
                 &id,
-                json!({"prompt": format!("load {i} ").repeat(60), "parameters": {"temperature": 0, "maxTokens": 512}}),
+                json!({"prompt": format!("load {i} ").repeat(60), "parameters": {"temperature": 0, "maxTokens": 256}}),
             )
         })
         .collect();

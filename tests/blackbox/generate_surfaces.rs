@@ -339,7 +339,13 @@ fn a_full_queue_is_429_with_retry_after() {
     eventually("the first request runs", || {
         metric_now(&agent, &running) == 1.0
     });
-    let second = generate_in_background(&agent, SLOW_MODEL, long_request());
+    // Short, so that waiting for the long first one keeps it inside the client's timeout on
+    // a loaded runner.
+    let second = generate_in_background(
+        &agent,
+        SLOW_MODEL,
+        json!({"prompt": "queued", "parameters": {"temperature": 0, "maxTokens": 16}}),
+    );
     eventually("the second request waits in the queue", || {
         metric_now(&agent, &queued) == 1.0
     });
