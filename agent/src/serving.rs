@@ -11,6 +11,8 @@ use std::time::Duration;
 use runtime::batcher::{Engine, EngineStats, EventReceiver, SubmitError, SubmitRequest};
 use serde::Serialize;
 
+use crate::chat_template::{ChatTemplate, ChatTemplateError};
+
 /// A model whose files are on local disk, ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedModel {
@@ -65,15 +67,28 @@ pub struct ServingHandle {
     /// CTranslate2 keeps one random generator per worker thread, seeded once per process,
     /// so a per-request seed cannot be honoured there.
     honours_seeds: bool,
+    /// How a chat conversation becomes this model's prompt; the error when the template
+    /// the model brings cannot be used (chat is refused with it, completions still serve).
+    chat_template: Result<ChatTemplate, ChatTemplateError>,
 }
 
 impl ServingHandle {
-    pub fn new(engine: Engine, status: ServingStatus, honours_seeds: bool) -> Self {
+    pub fn new(
+        engine: Engine,
+        status: ServingStatus,
+        honours_seeds: bool,
+        chat_template: Result<ChatTemplate, ChatTemplateError>,
+    ) -> Self {
         ServingHandle {
             engine,
             status,
             honours_seeds,
+            chat_template,
         }
+    }
+
+    pub fn chat_template(&self) -> Result<&ChatTemplate, &ChatTemplateError> {
+        self.chat_template.as_ref()
     }
 
     /// Queues one generation. Events arrive on the receiver; dropping the receiver cancels

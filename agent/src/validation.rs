@@ -44,6 +44,14 @@ pub const CUSTOMER_ID_MAX_BYTES: usize = 128;
 pub const CONFIG_MAX_BYTES: usize = 16 * 1024;
 /// Prompts in one native generate request.
 pub const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
+/// Bytes of a deploy body's `chat_template`, stored with the deployment.
+pub const CHAT_TEMPLATE_MAX_BYTES: usize = 64 * 1024;
+/// Choices in one OpenAI request (`n`, and `best_of` candidates per prompt).
+pub const OPENAI_CHOICES: IntRange = IntRange { min: 1, max: 16 };
+/// Alternatives per token in OpenAI `logprobs` (completions) and `top_logprobs` (chat).
+pub const OPENAI_TOP_LOGPROBS: IntRange = IntRange { min: 0, max: 20 };
+/// Messages in one chat request.
+pub const CHAT_MESSAGES: IntRange = IntRange { min: 1, max: 256 };
 /// A seed is any u64; JSON integers beyond i64 are refused, so the range is 0..=i64::MAX.
 pub const SEED: IntRange = IntRange {
     min: 0,

@@ -18,6 +18,7 @@ mod kore_validation;
 mod lucidworks;
 mod model_sources;
 mod native;
+mod openai;
 mod probe;
 mod recovery;
 mod serving_end_to_end;

@@ -84,6 +84,7 @@ pub fn parse_create_request(
     scaling.max_replicas = max_replicas;
     let device_type = spec_fields::device_type(config, catalog)?;
     let (backend, quantization) = spec_fields::optimization(Some(config))?;
+    let chat_template = spec_fields::chat_template(config)?;
     let mut objects = vec![&root, config];
     objects.extend(hyper.as_ref());
     log_unknown_keys("lucidworks", &objects);
@@ -98,6 +99,7 @@ pub fn parse_create_request(
             device_type,
             backend,
             quantization,
+            chat_template,
         },
         region,
         config: config_value.clone(),

@@ -40,7 +40,7 @@ pub fn router(state: SharedState) -> Router {
             get(native::get).delete(native::delete),
         )
         .route("/v1/deployments/{id}/generate", post(native::generate))
-        .route("/v1/completions", post(openai::completions))
+        .merge(openai::routes())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
