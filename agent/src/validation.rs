@@ -44,6 +44,9 @@ pub const CUSTOMER_ID_MAX_BYTES: usize = 128;
 pub const CONFIG_MAX_BYTES: usize = 16 * 1024;
 /// Prompts in one native generate request.
 pub const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
+/// Alternatives per token a generate request may ask for (`logprobs`), as OpenAI allows;
+/// the runtime's `MAX_TOP_LOGPROBS`.
+pub const LOGPROBS: IntRange = IntRange { min: 0, max: 20 };
 /// A seed is any u64; JSON integers beyond i64 are refused, so the range is 0..=i64::MAX.
 pub const SEED: IntRange = IntRange {
     min: 0,
