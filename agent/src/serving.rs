@@ -100,6 +100,11 @@ impl ServingHandle {
         self.engine.submit(request).map_err(SubmitRejection::Engine)
     }
 
+    /// The deployment's tokenizer (token texts for logprobs).
+    pub fn tokenizer(&self) -> &runtime::tokenizer::Tokenizer {
+        self.engine.tokenizer()
+    }
+
     pub fn status(&self) -> ServingStatus {
         let stats = self.engine.stats();
         ServingStatus {

@@ -15,6 +15,7 @@ mod health;
 mod heartbeat;
 mod kore_lifecycle;
 mod kore_validation;
+mod logprobs;
 mod lucidworks;
 mod model_sources;
 mod native;

@@ -297,6 +297,9 @@ pub async fn predict(
         let fields = generate::FieldNames {
             seed: "modelConfig.seed",
             prompt: format!("batch[{i}].text"),
+            // Predictions never ask for logprobs; named for completeness.
+            logprobs: "modelConfig.logprobs",
+            prompt_logprobs: "modelConfig.promptLogprobs",
         };
         generations.push(generate::submit(&target, request, &fields).await?);
     }

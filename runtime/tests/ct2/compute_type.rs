@@ -71,6 +71,7 @@ fn greedy_outputs(model: &Ct2Model, references: &[Reference]) -> Vec<Vec<u32>> {
                 prompt: reference.prompt.clone(),
                 max_new_tokens: reference.greedy.len(),
                 sampling: Ct2Sampling::GREEDY,
+                logprobs: false,
             };
             model
                 .generate(&[request], &mut |_| StepControl::Continue)

@@ -8,3 +8,4 @@ mod compute_type;
 mod conversion;
 #[cfg(feature = "ctranslate2")]
 mod generation;
+mod logprobs;

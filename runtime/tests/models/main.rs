@@ -6,5 +6,6 @@ mod fixtures;
 mod generation;
 mod golden;
 mod limits;
+mod logprobs;
 mod model_dir;
 mod tokenizer;

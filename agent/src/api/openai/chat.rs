@@ -272,6 +272,8 @@ fn fields() -> generate::FieldNames {
     generate::FieldNames {
         seed: "seed",
         prompt: "messages".to_owned(),
+        logprobs: "top_logprobs",
+        prompt_logprobs: "messages",
     }
 }
 

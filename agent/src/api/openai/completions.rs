@@ -126,6 +126,8 @@ fn fields() -> generate::FieldNames {
     generate::FieldNames {
         seed: "seed",
         prompt: "prompt".to_owned(),
+        logprobs: "logprobs",
+        prompt_logprobs: "echo",
     }
 }
 
