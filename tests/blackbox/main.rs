@@ -20,6 +20,7 @@ mod lucidworks;
 mod model_sources;
 mod native;
 mod openai;
+mod openai_client;
 mod probe;
 mod recovery;
 mod serving_end_to_end;

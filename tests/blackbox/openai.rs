@@ -373,3 +373,256 @@ fn a_deploy_bodys_chat_template_is_used_and_persists_across_a_restart() {
         "the restored deployment renders with the template it was deployed with"
     );
 }
+
+fn floats(values: &Value) -> Vec<f64> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn completions_report_logprobs_echo_scored_prompts_and_rank_best_of() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    deploy_ready(&agent, "gpt2-tiny");
+    let case = &golden_cases("gpt2-tiny")[0];
+    let prompt = case.prompt.as_str();
+
+    let scored = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 4, "temperature": 0, "logprobs": 5}),
+    );
+    assert_eq!(scored.status, 200, "{}", scored.text);
+    let choice = &scored.json["choices"][0];
+    let logprobs = &choice["logprobs"];
+    let tokens: Vec<&str> = logprobs["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tokens.concat(), choice["text"].as_str().unwrap());
+    assert_eq!(logprobs["text_offset"][0], prompt.chars().count());
+    let chosen = floats(&logprobs["token_logprobs"]);
+    assert_eq!(chosen.len(), 4);
+    for (step, top) in logprobs["top_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let top = top.as_object().unwrap();
+        assert_eq!(top.len(), 5, "step {step}: {top:?}");
+        let best = top
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        assert!(
+            (chosen[step] - best).abs() < 1e-6,
+            "greedy takes the likeliest at step {step}"
+        );
+        assert!(chosen[step] <= 0.0);
+    }
+
+    // echo with max_tokens 0 scores the prompt without generating.
+    let echoed = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 0, "echo": true, "logprobs": 0}),
+    );
+    assert_eq!(echoed.status, 200, "{}", echoed.text);
+    let choice = &echoed.json["choices"][0];
+    assert_eq!(choice["text"], prompt);
+    let logprobs = &choice["logprobs"];
+    assert_eq!(
+        logprobs["tokens"].as_array().unwrap().len(),
+        case.prompt_ids.len()
+    );
+    assert!(logprobs["token_logprobs"][0].is_null());
+    assert!(logprobs["top_logprobs"][0].is_null());
+    assert_eq!(logprobs["text_offset"][0], 0);
+    let rest = floats(&json!(logprobs["token_logprobs"].as_array().unwrap()[1..]));
+    assert!(rest.iter().all(|l| *l <= 0.0), "{rest:?}");
+    assert_eq!(echoed.json["usage"]["completion_tokens"], 0);
+
+    // echo with a generation: the prompt's tokens, then the generated ones.
+    let both = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 4, "temperature": 0, "echo": true, "logprobs": 1}),
+    );
+    assert_eq!(both.status, 200, "{}", both.text);
+    let choice = &both.json["choices"][0];
+    let generated = scored.json["choices"][0]["text"].as_str().unwrap();
+    assert_eq!(choice["text"], format!("{prompt}{generated}"));
+    let all = choice["logprobs"]["token_logprobs"].as_array().unwrap();
+    assert_eq!(all.len(), case.prompt_ids.len() + 4);
+    assert_eq!(
+        floats(&json!(all[case.prompt_ids.len()..])),
+        chosen,
+        "the generated tokens' logprobs do not depend on echo"
+    );
+    assert_eq!(
+        floats(&json!(all[1..case.prompt_ids.len()])),
+        rest,
+        "the prompt scores the same with and without a generation"
+    );
+
+    // best_of: the n candidates with the highest cumulative logprob among best_of.
+    let sampled = json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 6, "temperature": 1.5,
+        "top_k": 100, "seed": 3, "logprobs": 0});
+    let mut four = sampled.clone();
+    four["n"] = json!(4);
+    let four = openai_post(&agent, "/v1/completions", &four);
+    assert_eq!(four.status, 200, "{}", four.text);
+    let mut candidates: Vec<(f64, String)> = four.json["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let sum: f64 = floats(&c["logprobs"]["token_logprobs"]).iter().sum();
+            (sum, c["text"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut best = sampled.clone();
+    best["n"] = json!(2);
+    best["best_of"] = json!(4);
+    let best = openai_post(&agent, "/v1/completions", &best);
+    assert_eq!(best.status, 200, "{}", best.text);
+    let picked: Vec<&str> = best.json["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(picked, [candidates[0].1.as_str(), candidates[1].1.as_str()]);
+    assert_eq!(
+        best.json["usage"]["completion_tokens"], 24,
+        "every candidate is counted"
+    );
+
+    // Chat reports its logprobs per generated token.
+    let chat = openai_post(
+        &agent,
+        "/v1/chat/completions",
+        &json!({"model": "gpt2-tiny", "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 2}),
+    );
+    assert_eq!(chat.status, 200, "{}", chat.text);
+    let content = chat.json["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    assert_eq!(content.len(), 3);
+    for entry in content {
+        assert_eq!(entry["top_logprobs"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            entry["bytes"],
+            json!(entry["token"].as_str().unwrap().as_bytes())
+        );
+    }
+    let refused = openai_post(
+        &agent,
+        "/v1/chat/completions",
+        &json!({"model": "gpt2-tiny", "messages": [{"role": "user", "content": prompt}], "top_logprobs": 2}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.error_param(), Some("top_logprobs"));
+}
+
+#[test]
+fn flan_t5_refuses_prompt_scoring_by_name_but_echoes_and_reports_generated_logprobs() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    deploy_ready(&agent, "t5-tiny");
+    let prompt = &golden_cases("t5-tiny")[0].prompt;
+    let refused = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "t5-tiny", "prompt": prompt, "max_tokens": 0, "echo": true, "logprobs": 0}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.error_code(), "unsupported_parameter");
+    assert_eq!(refused.error_param(), Some("echo"));
+    let echoed = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "t5-tiny", "prompt": prompt, "max_tokens": 3, "temperature": 0, "echo": true}),
+    );
+    assert_eq!(echoed.status, 200, "{}", echoed.text);
+    assert!(echoed.json["choices"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with(prompt.as_str()));
+    let scored = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "t5-tiny", "prompt": prompt, "max_tokens": 3, "temperature": 0, "logprobs": 2}),
+    );
+    assert_eq!(scored.status, 200, "{}", scored.text);
+    assert_eq!(
+        scored.json["choices"][0]["logprobs"]["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_requests_logprobs_are_the_same_alone_and_among_thirty_concurrent_others() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    crate::support::serving::deploy_ready_with(
+        &agent,
+        "gpt2-tiny",
+        json!({"maxBatchSize": 16, "minReplicas": 1, "maxReplicas": 1}),
+    );
+    let cases = golden_cases("gpt2-tiny");
+    let body = |prompt: &str| json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 8, "temperature": 0, "logprobs": 3});
+    let target = body(&cases[0].prompt);
+    let alone = openai_post(&agent, "/v1/completions", &target);
+    assert_eq!(alone.status, 200, "{}", alone.text);
+    let url = agent.url("/v1/completions");
+    let auth = bearer(API_KEY);
+    let replies: Vec<crate::support::Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..31)
+            .map(|i| {
+                let request = if i == 15 {
+                    target.clone()
+                } else {
+                    body(&format!("{} {i}", cases[i % cases.len()].prompt))
+                };
+                let (url, auth) = (&url, &auth);
+                scope.spawn(move || {
+                    let bytes = request.to_string();
+                    crate::support::http::send(
+                        "POST",
+                        url,
+                        &[("authorization", auth)],
+                        Some(bytes.as_bytes()),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    assert!(replies.iter().all(|r| r.status == 200));
+    let crowded = &replies[15].json["choices"][0]["logprobs"];
+    let alone = &alone.json["choices"][0]["logprobs"];
+    assert_eq!(crowded["tokens"], alone["tokens"]);
+    let (a, b) = (
+        floats(&alone["token_logprobs"]),
+        floats(&crowded["token_logprobs"]),
+    );
+    for (step, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-4,
+            "step {step}: alone {x}, among others {y}"
+        );
+    }
+}

@@ -2,9 +2,13 @@
 //! becomes one prompt through the deployment's chat template (crate::chat_template), then
 //! runs as a completion with `n` choices, streamed as `delta` chunks or whole.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use runtime::batcher::{Completion, SubmitRequest};
+use runtime::tokenizer::Tokenizer;
 use serde_json::{json, Value};
 
 use crate::api::access::OpenAiKey;
@@ -12,8 +16,9 @@ use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonOb
 use crate::api::extract::Body;
 use crate::api::generate;
 use crate::api::openai::choices;
+use crate::api::openai::logprobs::{self, TokenTexts};
 use crate::api::openai::request::{self, unsupported, ChoiceCount, Unhonoured};
-use crate::api::openai::stream::{self, ChoiceStep, Usage};
+use crate::api::openai::stream::{self, ChoiceStep, Usage, UsageChunk};
 use crate::api::openai::{completion_id, finish_reason, model_target, usage_json};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::GenerationOverrides;
@@ -30,11 +35,13 @@ pub struct ChatRequest {
     pub count: ChoiceCount,
     pub stream: bool,
     pub include_usage: bool,
+    /// Alternatives per token (`top_logprobs`), when `logprobs` is true.
+    pub logprobs: Option<usize>,
 }
 
 /// Chat fields refused unless neutral: tools, structured output, audio and the rest a
 /// text-only engine cannot honour.
-const UNHONOURED: [Unhonoured; 13] = [
+const UNHONOURED: [Unhonoured; 12] = [
     Unhonoured {
         key: "tools",
         neutral: request::is_empty,
@@ -86,19 +93,14 @@ const UNHONOURED: [Unhonoured; 13] = [
         why: "web search is not available",
     },
     Unhonoured {
+        key: "verbosity",
+        neutral: request::never,
+        why: "the models served have no verbosity control; leave it out",
+    },
+    Unhonoured {
         key: "store",
         neutral: request::is_false,
         why: "completions are not stored; send false or leave it out",
-    },
-    Unhonoured {
-        key: "logprobs",
-        neutral: request::is_false,
-        why: "not available yet",
-    },
-    Unhonoured {
-        key: "top_logprobs",
-        neutral: request::never,
-        why: "not available yet",
     },
 ];
 
@@ -146,6 +148,14 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let overrides = request::sampling(&root, &["max_completion_tokens", "max_tokens"])?;
     let count = request::choice_count(&root, false)?;
     let (stream, include_usage) = request::streaming(&root)?;
+    let wants_logprobs = root.bool("logprobs")?.unwrap_or(false);
+    let top_logprobs = request::bounded(&root, "top_logprobs", rules::LOGPROBS)?;
+    if top_logprobs.is_some() && !wants_logprobs {
+        return Err(unsupported(
+            "top_logprobs",
+            "top_logprobs needs \"logprobs\": true",
+        ));
+    }
     request::refuse_unhonoured(&root, &request::PENALTIES)?;
     request::refuse_unhonoured(&root, &UNHONOURED)?;
     for key in ACCEPTED_AND_IGNORED {
@@ -159,6 +169,7 @@ pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
         count,
         stream,
         include_usage,
+        logprobs: wants_logprobs.then(|| top_logprobs.unwrap_or(0)),
     })
 }
 
@@ -300,7 +311,10 @@ pub async fn chat_completions(
         std::slice::from_ref(&prompt),
         request.count,
         request.overrides.seed,
-        |prompt, seed| generate::request(&state, prompt.to_owned(), &params, seed),
+        |prompt, seed| SubmitRequest {
+            logprobs: request.logprobs,
+            ..generate::request(&state, prompt.to_owned(), &params, seed)
+        },
         &fields(),
     )
     .await?;
@@ -311,25 +325,45 @@ pub async fn chat_completions(
     };
     if request.stream {
         let opening = (0..request.count.n)
-            .map(|index| envelope.chunk(index, json!({"role": "assistant", "content": ""}), None))
+            .map(|index| {
+                envelope.chunk(
+                    index,
+                    json!({"role": "assistant", "content": ""}),
+                    None,
+                    None,
+                )
+            })
             .collect();
+        let mut texts = vec![TokenTexts::default(); request.count.n];
+        let handle = Arc::clone(&target.handle);
         let render = {
             let envelope = envelope.clone();
             move |step: ChoiceStep| match step {
-                ChoiceStep::Token { index, text } => {
-                    envelope.chunk(index, json!({"content": text}), None)
+                ChoiceStep::Token {
+                    index,
+                    id,
+                    text,
+                    logprob,
+                } => {
+                    let logprobs = match (&logprob, texts.get_mut(index)) {
+                        (Some(logprob), Some(texts)) => Some(json!({"content": [
+                            logprobs::chat_entry(handle.tokenizer(), texts, id, logprob)
+                        ]})),
+                        _ => None,
+                    };
+                    envelope.chunk(index, json!({"content": text}), logprobs, None)
                 }
                 ChoiceStep::Finished { index, completion } => envelope.chunk(
                     index,
                     json!({}),
+                    None,
                     Some(finish_reason(completion.finish_reason)),
                 ),
             }
         };
-        let usage = request.include_usage.then(|| {
-            Box::new(move |usage: Usage| envelope.usage_chunk(usage))
-                as Box<dyn FnOnce(Usage) -> Value + Send>
-        });
+        let usage = request
+            .include_usage
+            .then(|| Box::new(move |usage: Usage| envelope.usage_chunk(usage)) as UsageChunk);
         return Ok(stream::sse(
             generations,
             request.count.n,
@@ -344,10 +378,13 @@ pub async fn chat_completions(
     let choices: Vec<Value> = choices::pick(completions, request.count)
         .into_iter()
         .map(|(index, completion)| {
+            let logprobs = request
+                .logprobs
+                .map(|_| chat_logprobs(target.handle.tokenizer(), &completion));
             json!({
                 "index": index,
                 "message": {"role": "assistant", "content": completion.text, "refusal": null},
-                "logprobs": null,
+                "logprobs": logprobs,
                 "finish_reason": finish_reason(completion.finish_reason),
             })
         })
@@ -365,6 +402,19 @@ pub async fn chat_completions(
     .into_response())
 }
 
+/// A finished choice's `logprobs`: one `content` entry per generated token.
+fn chat_logprobs(tokenizer: &Tokenizer, completion: &Completion) -> Value {
+    let mut texts = TokenTexts::default();
+    let generated = completion.token_logprobs.as_deref().unwrap_or_default();
+    let content: Vec<Value> = completion
+        .tokens
+        .iter()
+        .zip(generated)
+        .map(|(&id, logprob)| logprobs::chat_entry(tokenizer, &mut texts, id, logprob))
+        .collect();
+    json!({"content": content})
+}
+
 /// What every chunk of one streamed chat completion repeats.
 #[derive(Clone)]
 struct Envelope {
@@ -374,14 +424,20 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn chunk(&self, index: usize, delta: Value, finish: Option<&str>) -> Value {
+    fn chunk(
+        &self,
+        index: usize,
+        delta: Value,
+        logprobs: Option<Value>,
+        finish: Option<&str>,
+    ) -> Value {
         json!({
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": null,
-            "choices": [{"index": index, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
         })
     }
 

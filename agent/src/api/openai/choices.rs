@@ -79,8 +79,12 @@ pub fn usage(completions: &[Completion], count: ChoiceCount) -> Usage {
 
 /// The sum of the generated tokens' logprobs.
 pub fn cumulative_logprob(completion: &Completion) -> f64 {
-    let _ = completion;
-    0.0
+    completion
+        .token_logprobs
+        .iter()
+        .flatten()
+        .map(|l| f64::from(l.logprob))
+        .sum()
 }
 
 /// Waits for every generation; the first failure fails the request.

@@ -1,9 +1,13 @@
 //! `POST /v1/completions` (`docs/api.md`, OpenAI-compatible API): one or more prompts, `n`
 //! choices each (`best_of` candidates), streamed or whole.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use runtime::batcher::{Completion, SubmitRequest};
+use runtime::tokenizer::Tokenizer;
 use serde_json::{json, Value};
 
 use crate::api::access::OpenAiKey;
@@ -11,8 +15,9 @@ use crate::api::body::{as_str, log_unknown_keys, parse_object, type_name, JsonOb
 use crate::api::extract::Body;
 use crate::api::generate;
 use crate::api::openai::choices;
+use crate::api::openai::logprobs::{CompletionLogprobs, TokenTexts};
 use crate::api::openai::request::{self, unsupported, ChoiceCount, Unhonoured};
-use crate::api::openai::stream::{self, ChoiceStep, Usage};
+use crate::api::openai::stream::{self, ChoiceStep, Usage, UsageChunk};
 use crate::api::openai::{completion_id, finish_reason, model_target, usage_json};
 use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::GenerationOverrides;
@@ -28,26 +33,18 @@ pub struct CompletionRequest {
     pub count: ChoiceCount,
     pub stream: bool,
     pub include_usage: bool,
+    /// Alternatives per token, when logprobs are asked for.
+    pub logprobs: Option<usize>,
+    /// The prompt precedes the completion (and, with logprobs, is scored).
+    pub echo: bool,
 }
 
 /// What completions refuse unless neutral, beyond the shared penalties.
-const UNHONOURED: [Unhonoured; 3] = [
-    Unhonoured {
-        key: "suffix",
-        neutral: request::is_empty,
-        why: "text after the insertion point needs a fill-in-the-middle model; leave it out",
-    },
-    Unhonoured {
-        key: "logprobs",
-        neutral: request::never,
-        why: "not available yet",
-    },
-    Unhonoured {
-        key: "echo",
-        neutral: request::is_false,
-        why: "not available yet",
-    },
-];
+const UNHONOURED: [Unhonoured; 1] = [Unhonoured {
+    key: "suffix",
+    neutral: request::is_empty,
+    why: "text after the insertion point needs a fill-in-the-middle model; leave it out",
+}];
 
 /// OpenAI's completions fields (`docs/api.md` lists each as supported or refused).
 pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiError> {
@@ -74,10 +71,13 @@ pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiErr
     }
     request::refuse_unhonoured(&root, &request::PENALTIES)?;
     request::refuse_unhonoured(&root, &UNHONOURED)?;
-    if count.best_of > count.n {
+    let logprobs = request::bounded(&root, "logprobs", rules::LOGPROBS)?;
+    let echo = root.bool("echo")?.unwrap_or(false);
+    if stream && echo && logprobs.is_some() {
         return Err(unsupported(
-            "best_of",
-            "best_of above n is not available yet",
+            "echo",
+            "echo with logprobs cannot be streamed: the prompt is scored with the whole \
+             generation; send \"stream\": false",
         ));
     }
     let _ = root.value("user");
@@ -89,6 +89,8 @@ pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiErr
         count,
         stream,
         include_usage,
+        logprobs,
+        echo,
     })
 }
 
@@ -143,65 +145,144 @@ pub async fn completions(
     let params = request
         .overrides
         .apply(&target.deployment.spec.generation, "top_p")?;
+    // Ranking best_of candidates needs their logprobs, asked for or not.
+    let runtime_logprobs = request
+        .logprobs
+        .or((request.count.best_of > request.count.n).then_some(0));
     let generations = choices::submit_all(
         &target,
         &request.prompts,
         request.count,
         request.overrides.seed,
-        |prompt, seed| generate::request(&state, prompt.to_owned(), &params, seed),
+        |prompt, seed| SubmitRequest {
+            logprobs: runtime_logprobs,
+            prompt_logprobs: request.echo && request.logprobs.is_some(),
+            ..generate::request(&state, prompt.to_owned(), &params, seed)
+        },
         &fields(),
     )
     .await?;
-    let id = completion_id("cmpl");
-    let created = chrono::Utc::now().timestamp();
-    let model = request.model;
+    let n = request.count.n;
+    let envelope = Envelope {
+        id: completion_id("cmpl"),
+        created: chrono::Utc::now().timestamp(),
+        model: request.model.clone(),
+    };
+    let handle = Arc::clone(&target.handle);
     if request.stream {
-        let envelope = Envelope { id, created, model };
+        // Choice `i` answers prompt `i / n`.
+        let prompt_of = |index: usize| &request.prompts[index / n];
+        let opening = if request.echo {
+            (0..generations.len())
+                .map(|index| envelope.chunk(index, prompt_of(index), None, None))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut texts: Vec<TokenTexts> = (0..generations.len())
+            .map(|index| TokenTexts::starting_at(offset_base(prompt_of(index), request.echo)))
+            .collect();
+        let wants_logprobs = request.logprobs.is_some();
         let render = {
             let envelope = envelope.clone();
             move |step: ChoiceStep| match step {
-                ChoiceStep::Token { index, text } => envelope.chunk(index, &text, None),
-                ChoiceStep::Finished { index, completion } => {
-                    envelope.chunk(index, "", Some(finish_reason(completion.finish_reason)))
+                ChoiceStep::Token {
+                    index,
+                    id,
+                    text,
+                    logprob,
+                } => {
+                    let logprobs = match (&logprob, texts.get_mut(index)) {
+                        (Some(logprob), Some(texts)) if wants_logprobs => {
+                            let mut one = CompletionLogprobs::default();
+                            one.push(handle.tokenizer(), texts, id, Some(logprob));
+                            Some(one.into_json())
+                        }
+                        _ => None,
+                    };
+                    envelope.chunk(index, &text, logprobs, None)
                 }
+                ChoiceStep::Finished { index, completion } => envelope.chunk(
+                    index,
+                    "",
+                    None,
+                    Some(finish_reason(completion.finish_reason)),
+                ),
             }
         };
-        let usage = request.include_usage.then(|| {
-            Box::new(move |usage: Usage| envelope.usage_chunk(usage))
-                as Box<dyn FnOnce(Usage) -> Value + Send>
-        });
-        return Ok(stream::sse(
-            generations,
-            request.count.n,
-            Vec::new(),
-            render,
-            usage,
-            log,
-        ));
+        let usage = request
+            .include_usage
+            .then(|| Box::new(move |usage: Usage| envelope.usage_chunk(usage)) as UsageChunk);
+        return Ok(stream::sse(generations, n, opening, render, usage, log));
     }
     let completions = choices::complete_all(generations).await?;
     let usage = choices::usage(&completions, request.count);
     let choices: Vec<Value> = choices::pick(completions, request.count)
         .into_iter()
         .map(|(index, completion)| {
+            let prompt = &request.prompts[index / n];
+            let text = if request.echo {
+                format!("{prompt}{}", completion.text)
+            } else {
+                completion.text.clone()
+            };
+            let logprobs = request.logprobs.map(|_| {
+                completion_logprobs(handle.tokenizer(), prompt, &completion, request.echo)
+            });
             json!({
-                "text": completion.text,
+                "text": text,
                 "index": index,
-                "logprobs": null,
+                "logprobs": logprobs,
                 "finish_reason": finish_reason(completion.finish_reason),
             })
         })
         .collect();
     log.tokens(usage.prompt_tokens, usage.completion_tokens);
     Ok(Json(json!({
-        "id": id,
+        "id": envelope.id,
         "object": "text_completion",
-        "created": created,
-        "model": model,
+        "created": envelope.created,
+        "model": envelope.model,
         "choices": choices,
         "usage": usage_json(usage),
     }))
     .into_response())
+}
+
+/// Where token offsets start: 0 when the prompt is echoed (its tokens come first), else
+/// after the prompt, as OpenAI counts them.
+fn offset_base(prompt: &str, echo: bool) -> usize {
+    if echo {
+        0
+    } else {
+        prompt.chars().count()
+    }
+}
+
+/// A finished choice's `logprobs`: with `echo`, the prompt's tokens first (the first one
+/// unscored), then the generated tokens.
+fn completion_logprobs(
+    tokenizer: &Tokenizer,
+    prompt: &str,
+    completion: &Completion,
+    echo: bool,
+) -> Value {
+    let mut texts = TokenTexts::starting_at(offset_base(prompt, echo));
+    let mut logprobs = CompletionLogprobs::default();
+    if echo {
+        if let Some(scored) = &completion.prompt_logprobs {
+            for (&id, logprob) in scored.tokens.iter().zip(&scored.logprobs) {
+                logprobs.push(tokenizer, &mut texts, id, logprob.as_ref());
+            }
+        }
+        // Generated tokens decode on their own: their texts start afresh, after the prompt.
+        texts = TokenTexts::starting_at(prompt.chars().count());
+    }
+    let generated = completion.token_logprobs.as_deref().unwrap_or_default();
+    for (&id, logprob) in completion.tokens.iter().zip(generated) {
+        logprobs.push(tokenizer, &mut texts, id, Some(logprob));
+    }
+    logprobs.into_json()
 }
 
 /// What every chunk of one streamed completion repeats.
@@ -213,13 +294,19 @@ struct Envelope {
 }
 
 impl Envelope {
-    fn chunk(&self, index: usize, text: &str, finish: Option<&str>) -> Value {
+    fn chunk(
+        &self,
+        index: usize,
+        text: &str,
+        logprobs: Option<Value>,
+        finish: Option<&str>,
+    ) -> Value {
         json!({
             "id": self.id,
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
-            "choices": [{"text": text, "index": index, "logprobs": null, "finish_reason": finish}],
+            "choices": [{"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}],
         })
     }
 

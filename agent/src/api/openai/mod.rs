@@ -8,6 +8,7 @@ mod chat;
 mod choices;
 mod completions;
 pub mod error;
+mod logprobs;
 mod models;
 mod request;
 mod stream;

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, SelectAll, Stream, StreamExt};
-use runtime::batcher::Completion;
+use runtime::batcher::{Completion, TokenLogprob};
 use serde_json::Value;
 
 use crate::api::generate::{Generation, Step};
@@ -23,13 +23,18 @@ use crate::api::request_log::RequestLog;
 pub enum ChoiceStep {
     Token {
         index: usize,
+        id: u32,
         text: String,
+        logprob: Option<TokenLogprob>,
     },
     Finished {
         index: usize,
         completion: Completion,
     },
 }
+
+/// Renders the usage chunk from the totals (`stream_options.include_usage`).
+pub type UsageChunk = Box<dyn FnOnce(Usage) -> Value + Send>;
 
 /// Token counts over all choices.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,7 +51,7 @@ pub fn sse(
     per_prompt: usize,
     opening: Vec<Value>,
     render: impl FnMut(ChoiceStep) -> Value + Send + 'static,
-    usage: Option<Box<dyn FnOnce(Usage) -> Value + Send>>,
+    usage: Option<UsageChunk>,
     log: RequestLog,
 ) -> Response {
     let steps = stream::select_all(generations.into_iter().enumerate().map(
@@ -80,7 +85,7 @@ struct Streaming {
     /// Events to send before reading further steps (the opening, then the tail).
     pending: VecDeque<Event>,
     render: Box<dyn FnMut(ChoiceStep) -> Value + Send>,
-    usage: Option<Box<dyn FnOnce(Usage) -> Value + Send>>,
+    usage: Option<UsageChunk>,
     totals: Usage,
     per_prompt: usize,
     log: RequestLog,
@@ -97,8 +102,13 @@ impl Streaming {
             return None;
         }
         match self.steps.next().await {
-            Some((index, Step::Token { text, .. })) => {
-                Some(data(&(self.render)(ChoiceStep::Token { index, text })))
+            Some((index, Step::Token { id, text, logprob })) => {
+                Some(data(&(self.render)(ChoiceStep::Token {
+                    index,
+                    id,
+                    text,
+                    logprob,
+                })))
             }
             Some((index, Step::Finished(completion))) => {
                 if index % self.per_prompt == 0 {
