@@ -626,3 +626,68 @@ fn a_requests_logprobs_are_the_same_alone_and_among_thirty_concurrent_others() {
         );
     }
 }
+
+#[test]
+fn openai_logprobs_and_echo_scores_are_the_native_routes_reference_checked_numbers() {
+    let agent = Agent::start(AgentConfig::with_fixture_models());
+    deploy_ready(&agent, "gpt2-tiny");
+    let prompt = &golden_cases("gpt2-tiny")[0].prompt;
+    let native = crate::support::serving::generate(
+        &agent,
+        "gpt2-tiny",
+        json!({"prompt": prompt, "parameters": {"maxTokens": 3, "temperature": 0, "logprobs": 5}}),
+    );
+    assert_eq!(native.status, 200, "{}", native.text);
+    let openai = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 3, "temperature": 0, "logprobs": 5}),
+    );
+    let logprobs = &openai.json["choices"][0]["logprobs"];
+    for step in 0..3 {
+        let reference = &native.json["logprobs"][step];
+        assert_eq!(
+            logprobs["token_logprobs"][step].as_f64(),
+            reference["logprob"].as_f64()
+        );
+        let mut theirs: Vec<f64> = reference["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["logprob"].as_f64().unwrap())
+            .collect();
+        let mut ours: Vec<f64> = logprobs["top_logprobs"][step]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        theirs.sort_by(f64::total_cmp);
+        ours.sort_by(f64::total_cmp);
+        assert_eq!(ours, theirs, "step {step}");
+    }
+    let native = crate::support::serving::generate(
+        &agent,
+        "gpt2-tiny",
+        json!({"prompt": prompt, "parameters": {"maxTokens": 0, "promptLogprobs": true}}),
+    );
+    assert_eq!(native.status, 200, "{}", native.text);
+    let reference: Vec<Option<f64>> = native.json["promptLogprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["logprob"].as_f64())
+        .collect();
+    let echoed = openai_post(
+        &agent,
+        "/v1/completions",
+        &json!({"model": "gpt2-tiny", "prompt": prompt, "max_tokens": 0, "echo": true, "logprobs": 0}),
+    );
+    let ours: Vec<Option<f64>> = echoed.json["choices"][0]["logprobs"]["token_logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(Value::as_f64)
+        .collect();
+    assert_eq!(ours, reference);
+}
