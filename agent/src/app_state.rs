@@ -33,7 +33,7 @@ pub struct AppState {
     pub status: AgentStatus,
 }
 
-pub type SharedState = Arc<AppState>;
+pub(crate) type SharedState = Arc<AppState>;
 
 /// Process-wide readiness flags.
 #[derive(Default)]
@@ -45,37 +45,34 @@ pub struct AgentStatus {
 }
 
 impl AgentStatus {
-    pub fn is_restored(&self) -> bool {
+    pub(crate) fn is_restored(&self) -> bool {
         self.restored.load(Ordering::SeqCst)
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }
 
     /// Called once the persisted deployments are reloaded.
-    pub fn mark_restored(&self) {
+    pub(crate) fn mark_restored(&self) {
         self.restored.store(true, Ordering::SeqCst);
     }
 
     /// Called on SIGTERM: from now on new work is refused.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
     }
 }
 
+/// Why [`AppState::open`] failed: the state, auth or catalog configuration.
 #[derive(Debug, Error)]
-pub enum StartError {
+pub enum OpenError {
     #[error("cannot open the state directory: {0}")]
     State(#[from] crate::state::StateError),
     #[error("invalid [auth] configuration: {0}")]
     Auth(#[from] crate::auth::AuthConfigError),
     #[error("invalid device-class catalog: {0}")]
     Catalog(#[from] crate::gpu::CatalogError),
-    #[error(transparent)]
-    Heartbeat(#[from] crate::heartbeat::HeartbeatConfigError),
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 impl AppState {
@@ -87,7 +84,7 @@ impl AppState {
         config: AgentConfig,
         backend: Arc<RuntimeBackend>,
         inventory: Arc<GpuInventory>,
-    ) -> Result<SharedState, StartError> {
+    ) -> Result<SharedState, OpenError> {
         let (store, quarantined) = StateStore::open(&config.state_dir)?;
         for file in &quarantined {
             tracing::error!(
@@ -111,6 +108,18 @@ impl AppState {
             StatusCallback::new(config.status_callback()),
         ));
         let sources = ModelSources::from_config(&config);
+        // A model a live deployment uses is never evicted (docs/models.md).
+        let deployments = Arc::downgrade(&registry);
+        let table = config.models.clone();
+        sources.store().set_in_use(Arc::new(move |repo: &str| {
+            deployments.upgrade().is_some_and(|registry| {
+                registry.list().iter().any(|s| {
+                    !s.record.phase.is_final()
+                        && crate::model_source::hub_repo_of(&table, &s.record.spec.model_id)
+                            .is_some_and(|r| r == repo)
+                })
+            })
+        }));
         let lifecycle = Arc::new(Lifecycle {
             registry: Arc::clone(&registry),
             backend,

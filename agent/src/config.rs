@@ -19,7 +19,7 @@ use crate::auth::AuthConfig;
 use crate::gpu::GpuConfig;
 
 /// Prefix of environment overrides.
-pub const ENV_PREFIX: &str = "GPU_AGENT_";
+pub(crate) const ENV_PREFIX: &str = "GPU_AGENT_";
 /// Environment variables with the prefix that are not config keys.
 const ENV_NOT_KEYS: &[&str] = &[
     "GPU_AGENT_CONFIG",
@@ -35,11 +35,11 @@ pub struct AgentConfig {
     /// Accept deviceType "cpu" (hosts without GPUs, development).
     pub allow_cpu: bool,
     /// Local directories a model source may point into.
-    pub model_roots: Vec<PathBuf>,
+    pub(crate) model_roots: Vec<PathBuf>,
     /// POST each phase change here; empty = off.
     pub status_callback_url: String,
     /// Resolve Hugging Face models from the local cache only (also `HF_HUB_OFFLINE=1`).
-    pub hf_offline: bool,
+    pub(crate) hf_offline: bool,
     /// Largest request body accepted; larger is 413.
     pub body_limit_bytes: usize,
     /// How long SIGTERM and undeploy wait for in-flight requests.
@@ -57,8 +57,11 @@ pub struct AgentConfig {
     pub metrics: MetricsConfig,
     pub server: ServerConfig,
     pub control_plane: ControlPlaneConfig,
+    /// The model store: where Hub downloads come from and the disk they may use
+    /// (docs/models.md).
+    pub store: StoreConfig,
     /// modelId → where its weights are.
-    pub models: BTreeMap<String, ModelEntry>,
+    pub(crate) models: BTreeMap<String, ModelEntry>,
 }
 
 impl Default for AgentConfig {
@@ -80,13 +83,14 @@ impl Default for AgentConfig {
             metrics: MetricsConfig::default(),
             server: ServerConfig::default(),
             control_plane: ControlPlaneConfig::default(),
+            store: StoreConfig::default(),
             models: BTreeMap::new(),
         }
     }
 }
 
 impl AgentConfig {
-    pub fn drain_timeout(&self) -> Duration {
+    pub(crate) fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_s)
     }
 
@@ -97,7 +101,7 @@ impl AgentConfig {
     }
 
     /// Offline when configured or when the environment says so, as Python's hub does.
-    pub fn hf_offline_effective(&self) -> bool {
+    pub(crate) fn hf_offline_effective(&self) -> bool {
         self.hf_offline || env_flag("HF_HUB_OFFLINE")
     }
 }
@@ -115,17 +119,17 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct BatcherConfig {
     /// Requests queued per deployment before new ones get 429.
-    pub max_queue: usize,
+    pub(crate) max_queue: usize,
     /// A request still unfinished after this long is ended with an error.
-    pub request_timeout_s: u64,
+    pub(crate) request_timeout_s: u64,
     /// Prompt tokens a replica prefills between two decode steps (at least one prompt is
     /// always admitted), so joiners cannot stall running streams for long.
-    pub prefill_token_budget: usize,
+    pub(crate) prefill_token_budget: usize,
     /// The oldest queued request waiting longer than this counts as queue pressure;
     /// sustained for `scaleUpDelay`, it starts another replica.
-    pub scale_up_queue_wait_ms: u64,
+    pub(crate) scale_up_queue_wait_ms: u64,
     /// CTranslate2 replicas: how long the first request of a batch waits for company.
-    pub ctranslate2_batch_wait_ms: u64,
+    pub(crate) ctranslate2_batch_wait_ms: u64,
 }
 
 impl Default for BatcherConfig {
@@ -188,11 +192,11 @@ pub struct ControlPlaneConfig {
     /// POST the node's identity, GPUs, health and deployments here; empty = off.
     pub heartbeat_url: String,
     /// Seconds between two heartbeats.
-    pub heartbeat_interval_s: u64,
+    pub(crate) heartbeat_interval_s: u64,
     /// Sign each heartbeat with HMAC-SHA256 under the key in this file.
     pub hmac_key_file: Option<PathBuf>,
     /// The name the node reports; empty = the host name. The DaemonSet sets the node name.
-    pub node_name: String,
+    pub(crate) node_name: String,
     /// Ask the EC2 instance metadata service (IMDSv2) for the instance type when
     /// `instance_type` is empty. Never contacted unless set.
     pub imds: bool,
@@ -214,11 +218,11 @@ impl Default for ControlPlaneConfig {
 }
 
 impl ServerConfig {
-    pub fn header_read_timeout(&self) -> Duration {
+    pub(crate) fn header_read_timeout(&self) -> Duration {
         Duration::from_secs(self.header_read_timeout_s.max(1))
     }
 
-    pub fn body_read_timeout(&self) -> Duration {
+    pub(crate) fn body_read_timeout(&self) -> Duration {
         Duration::from_secs(self.body_read_timeout_s.max(1))
     }
 }
@@ -231,15 +235,40 @@ impl ControlPlaneConfig {
     }
 
     /// At least a second, so a zero cannot turn the heartbeat into a busy loop.
-    pub fn heartbeat_interval(&self) -> Duration {
+    pub(crate) fn heartbeat_interval(&self) -> Duration {
         Duration::from_secs(self.heartbeat_interval_s.max(1))
     }
 }
 
 /// `[models."<id>"]`.
+/// `[store]` (docs/models.md).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The Hub's base URL; `HF_ENDPOINT` wins when set, as in Python's hub.
+    pub endpoint: String,
+    /// A file holding the Hub token; `HF_TOKEN` wins when set. The token is never logged.
+    pub token_file: Option<PathBuf>,
+    /// The most bytes the cache may hold; none = unbounded.
+    pub max_bytes: Option<u64>,
+    /// Free space a download must leave on the cache's filesystem.
+    pub min_free_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            endpoint: "https://huggingface.co".to_owned(),
+            token_file: None,
+            max_bytes: None,
+            min_free_bytes: 5 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct ModelEntry {
+pub(crate) struct ModelEntry {
     /// A local directory under `model_roots`, or `hf:REPO[@REVISION]`.
     pub source: String,
 }
@@ -425,6 +454,7 @@ mod tests {
         assert_eq!(example.server, defaults.server);
         assert_eq!(example.instance_type, defaults.instance_type);
         assert_eq!(example.control_plane, defaults.control_plane);
+        assert_eq!(example.store, defaults.store);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
+use crate::validation::RuleViolation;
+
 /// An error answered to a client. `code` is SNAKE_CASE and stable; `message` is a sentence
 /// naming the field, the allowed range and the value given where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +20,13 @@ pub struct ApiError {
     /// JSON path of the offending field (`hyperParameters.topK`), when one is to blame.
     pub field: Option<String>,
     /// Sent as `Retry-After` (whole seconds) on 429 and 503.
-    pub retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// Seconds a client is told to wait before retrying a 503 (not ready, draining).
-pub const RETRY_AFTER_NOT_READY: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_AFTER_NOT_READY: Duration = Duration::from_secs(5);
 /// Seconds a client is told to wait before retrying a 429 (queue full).
-pub const RETRY_AFTER_QUEUE_FULL: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_AFTER_QUEUE_FULL: Duration = Duration::from_secs(1);
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -37,23 +39,23 @@ impl ApiError {
         }
     }
 
-    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+    pub(crate) fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
     }
 
-    pub fn with_retry_after(mut self, after: Duration) -> Self {
+    pub(crate) fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
         self
     }
 
     /// 400: the body is not JSON, or not the JSON shape expected.
-    pub fn malformed(message: impl Into<String>) -> Self {
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "MALFORMED_JSON", message)
     }
 
     /// 400: a field has the wrong JSON type.
-    pub fn wrong_type(field: &str, expected: &str, given: &str) -> Self {
+    pub(crate) fn wrong_type(field: &str, expected: &str, given: &str) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "INVALID_TYPE",
@@ -62,22 +64,26 @@ impl ApiError {
         .with_field(field)
     }
 
-    /// 422: a required field is absent.
-    pub fn missing(field: &str, what: &str) -> Self {
+    /// 422: valid JSON that breaks a documented range or enum.
+    pub(crate) fn out_of_range(field: &str, message: impl Into<String>) -> Self {
+        RuleViolation::out_of_range(field, message.into()).into()
+    }
+
+    /// 422: a parameter the deployment cannot honour (a seed with CTranslate2 sampling, a
+    /// prompt its tokenizer refuses).
+    pub(crate) fn unsupported_parameter(
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "MISSING_FIELD",
-            format!("{field} is required: {what}"),
+            "UNSUPPORTED_PARAMETER",
+            message,
         )
         .with_field(field)
     }
 
-    /// 422: valid JSON that breaks a documented range or enum.
-    pub fn out_of_range(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "OUT_OF_RANGE", message).with_field(field)
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
     }
 
@@ -85,7 +91,7 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn payload_too_large(limit_bytes: usize) -> Self {
+    pub(crate) fn payload_too_large(limit_bytes: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
@@ -95,15 +101,22 @@ impl ApiError {
 
     /// 503 while the agent drains for shutdown.
     pub fn draining() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DRAINING",
-            "the agent is shutting down and accepts no new work",
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY)
+        Self::draining_because("the agent is shutting down and accepts no new work")
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    /// 503 DRAINING: `message` says what drains (the agent, one deployment).
+    pub(crate) fn draining_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "DRAINING", message)
+            .with_retry_after(RETRY_AFTER_NOT_READY)
+    }
+
+    /// 503 NOT_READY: the agent is restoring, or the deployment is not READY yet.
+    pub fn not_ready(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message)
+            .with_retry_after(RETRY_AFTER_NOT_READY)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", message)
     }
 
@@ -163,10 +176,10 @@ impl IntoResponse for ApiError {
 
 /// Left on error responses so the request log can name the code.
 #[derive(Clone, Copy, Debug)]
-pub struct ErrorCode(pub &'static str);
+pub(crate) struct ErrorCode(pub &'static str);
 
-impl From<crate::validation::RuleViolation> for ApiError {
-    fn from(violation: crate::validation::RuleViolation) -> Self {
+impl From<RuleViolation> for ApiError {
+    fn from(violation: RuleViolation) -> Self {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             violation.code,

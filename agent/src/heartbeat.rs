@@ -22,7 +22,7 @@ use crate::deployment::phase::{Failure, Phase};
 use crate::gpu::InventoryView;
 
 /// The signature header: `sha256=<hex HMAC-SHA256 of the body>`.
-pub const SIGNATURE_HEADER: &str = "X-Gpu-Agent-Signature";
+pub(crate) const SIGNATURE_HEADER: &str = "X-Gpu-Agent-Signature";
 /// Limit on one POST (connect, send, answer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The wait after the first failed heartbeat; doubled after each further one.
@@ -42,10 +42,10 @@ pub enum HeartbeatConfigError {
 /// One heartbeat's body.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Report {
+pub(crate) struct Report {
     /// Counts up from 1 per process; with `sentAt` it lets a receiver drop replays.
     pub sequence: u64,
-    pub sent_at: chrono::DateTime<chrono::Utc>,
+    pub(crate) sent_at: chrono::DateTime<chrono::Utc>,
     pub node: NodeIdentity,
     pub health: Health,
     pub gpus: InventoryView,
@@ -54,22 +54,22 @@ pub struct Report {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeIdentity {
+pub(crate) struct NodeIdentity {
     /// `[control_plane] node_name`, else the host name.
     pub name: String,
     pub hostname: String,
     /// Absent while unknown.
     pub instance_type: Option<String>,
     /// "config" or "imds".
-    pub instance_type_source: Option<&'static str>,
-    pub agent_version: &'static str,
+    pub(crate) instance_type_source: Option<&'static str>,
+    pub(crate) agent_version: &'static str,
     /// The address the agent serves on, as configured.
     pub listen: String,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Health {
+pub(crate) struct Health {
     /// What `/readyz` says: restored, not draining, every deployment that should serve READY.
     pub ready: bool,
     pub draining: bool,
@@ -77,14 +77,14 @@ pub struct Health {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DeploymentReport {
-    pub deployment_id: String,
-    pub model_id: String,
+pub(crate) struct DeploymentReport {
+    pub(crate) deployment_id: String,
+    pub(crate) model_id: String,
     pub device_type: String,
     pub phase: Phase,
     pub failure: Option<Failure>,
     pub replicas: usize,
-    pub queue_depth: usize,
+    pub(crate) queue_depth: usize,
     pub running: usize,
 }
 

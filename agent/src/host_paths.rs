@@ -8,7 +8,7 @@ use std::path::Path;
 /// The known host paths and their placeholders, longest first so a path under another
 /// is replaced whole.
 #[derive(Clone, Debug, Default)]
-pub struct HostPaths {
+pub(crate) struct HostPaths {
     known: Vec<(String, &'static str)>,
 }
 
@@ -40,7 +40,7 @@ impl HostPaths {
     }
 
     /// `text` with every known host path replaced by its placeholder.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut redacted = text.to_owned();
         for (path, placeholder) in &self.known {
             if redacted.contains(path.as_str()) {

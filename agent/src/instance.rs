@@ -42,19 +42,19 @@ pub struct HostInstance {
 pub struct InstanceMismatch {
     pub requested: String,
     pub host: String,
-    pub learned_from: InstanceTypeSource,
+    pub(crate) learned_from: InstanceTypeSource,
 }
 
 impl InstanceMismatch {
     /// The same code as a GPU mismatch: the host is not the device class asked for.
     pub fn code(&self) -> &'static str {
-        "DEVICE_MISMATCH"
+        crate::gpu::DEVICE_MISMATCH
     }
 }
 
 impl HostInstance {
     /// Known from the config when it names one; otherwise unknown until [`spawn_imds_lookup`].
-    pub fn from_config(config: &AgentConfig) -> Arc<Self> {
+    pub(crate) fn from_config(config: &AgentConfig) -> Arc<Self> {
         let instance = HostInstance::default();
         let configured = config.instance_type.trim();
         if !configured.is_empty() {
@@ -72,7 +72,7 @@ impl HostInstance {
     }
 
     /// Records the instance type; the first one learned stays.
-    pub fn learn(&self, instance_type: &str, source: InstanceTypeSource) {
+    pub(crate) fn learn(&self, instance_type: &str, source: InstanceTypeSource) {
         let _ = self.known.set((instance_type.to_owned(), source));
     }
 
@@ -102,7 +102,7 @@ const IMDS_TOKEN_TTL_S: u32 = 60;
 /// When `[control_plane] imds = true` and the config named no instance type, asks the
 /// metadata service in the background, retrying with backoff (1, 2, 4, 8 s). Deploys
 /// admitted before it answers are not checked against the instance type.
-pub fn spawn_imds_lookup(instance: Arc<HostInstance>, config: &AgentConfig) {
+pub(crate) fn spawn_imds_lookup(instance: Arc<HostInstance>, config: &AgentConfig) {
     if !config.control_plane.imds || instance.instance_type().is_some() {
         return;
     }
@@ -140,7 +140,7 @@ pub fn spawn_imds_lookup(instance: Arc<HostInstance>, config: &AgentConfig) {
 }
 
 #[derive(Debug, Error)]
-pub enum ImdsError {
+pub(crate) enum ImdsError {
     #[error("IMDSv2 token request to {url} failed: {message}")]
     Token { url: String, message: String },
     #[error("instance-type request to {url} failed: {message}")]
@@ -158,7 +158,7 @@ fn body_text(answer: Result<ureq::Response, ureq::Error>) -> Result<String, Stri
 }
 
 /// IMDSv2: PUT a session token, then GET the instance type with it.
-pub fn imds_instance_type(base_url: &str) -> Result<String, ImdsError> {
+pub(crate) fn imds_instance_type(base_url: &str) -> Result<String, ImdsError> {
     let agent = ureq::AgentBuilder::new()
         .timeout(IMDS_TIMEOUT)
         // The service is link-local; a proxy from the environment must not be used.

@@ -34,7 +34,7 @@ impl Liveness {
 
     /// True when the runtime ticked and every serving deployment's loops beat since the
     /// previous call. A deployment seen for the first time counts as progressing.
-    pub fn progressed(&mut self) -> bool {
+    pub(crate) fn progressed(&mut self) -> bool {
         let serving = self
             .registry
             .handles()
@@ -65,7 +65,7 @@ impl Liveness {
 }
 
 /// Bumps `heartbeat` every `period` from the async runtime, for as long as it runs.
-pub fn spawn_runtime_heartbeat(heartbeat: Heartbeat, period: Duration) {
+pub(crate) fn spawn_runtime_heartbeat(heartbeat: Heartbeat, period: Duration) {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(period);
         loop {

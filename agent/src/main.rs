@@ -84,6 +84,46 @@ enum Command {
         #[arg(long)]
         precision: Option<Precision>,
     },
+    /// Download a model into the running agent's store (docs/models.md).
+    Pull {
+        /// The modelId (a Hub repo id, or one of the config's [models]).
+        model: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// List the models in the running agent's store.
+    Models {
+        /// Print the JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Remove a model from the running agent's store (refused while a deployment uses it).
+    Evict {
+        model: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// The running agent the store commands talk to.
+#[derive(clap::Args)]
+struct RemoteArgs {
+    #[arg(long, default_value = gpu_agent::probe::DEFAULT_URL)]
+    url: String,
+    /// Sent as x-api-key.
+    #[arg(long, env = "GPU_AGENT_PROBE_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+}
+
+impl RemoteArgs {
+    fn remote(self) -> gpu_agent::store_cli::Remote {
+        gpu_agent::store_cli::Remote {
+            url: self.url,
+            api_key: self.api_key,
+        }
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -126,6 +166,9 @@ fn main() -> anyhow::Result<()> {
             },
             json,
         ),
+        Command::Pull { model, remote } => gpu_agent::store_cli::pull(&remote.remote(), &model),
+        Command::Models { json, remote } => gpu_agent::store_cli::models(&remote.remote(), json),
+        Command::Evict { model, remote } => gpu_agent::store_cli::evict(&remote.remote(), &model),
     }
 }
 

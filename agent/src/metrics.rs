@@ -15,33 +15,33 @@ use crate::deployment::record::Deployment;
 /// How long a gauge series not set again survives.
 const GAUGE_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// FAILED deployments whose phase series are kept (the most recently changed ones).
-pub const FAILED_PHASE_SERIES_KEPT: usize = 16;
+pub(crate) const FAILED_PHASE_SERIES_KEPT: usize = 16;
 use runtime::batcher::SubmitError;
 
 use crate::serving::SubmitRejection;
 
-pub const REQUESTS_TOTAL: &str = "gpu_agent_requests_total";
-pub const QUEUE_DEPTH: &str = "gpu_agent_queue_depth";
-pub const RUNNING_SEQUENCES: &str = "gpu_agent_running_sequences";
-pub const BATCH_SIZE: &str = "gpu_agent_batch_size";
-pub const TIME_TO_FIRST_TOKEN_SECONDS: &str = "gpu_agent_time_to_first_token_seconds";
-pub const INTER_TOKEN_LATENCY_SECONDS: &str = "gpu_agent_inter_token_latency_seconds";
-pub const REQUEST_DURATION_SECONDS: &str = "gpu_agent_request_duration_seconds";
-pub const GENERATED_TOKENS_TOTAL: &str = "gpu_agent_generated_tokens_total";
-pub const DEPLOYMENT_PHASE: &str = "gpu_agent_deployment_phase";
+pub(crate) const REQUESTS_TOTAL: &str = "gpu_agent_requests_total";
+pub(crate) const QUEUE_DEPTH: &str = "gpu_agent_queue_depth";
+pub(crate) const RUNNING_SEQUENCES: &str = "gpu_agent_running_sequences";
+pub(crate) const BATCH_SIZE: &str = "gpu_agent_batch_size";
+pub(crate) const TIME_TO_FIRST_TOKEN_SECONDS: &str = "gpu_agent_time_to_first_token_seconds";
+pub(crate) const INTER_TOKEN_LATENCY_SECONDS: &str = "gpu_agent_inter_token_latency_seconds";
+pub(crate) const REQUEST_DURATION_SECONDS: &str = "gpu_agent_request_duration_seconds";
+pub(crate) const GENERATED_TOKENS_TOTAL: &str = "gpu_agent_generated_tokens_total";
+pub(crate) const DEPLOYMENT_PHASE: &str = "gpu_agent_deployment_phase";
 /// The replica count: operators alert on it (`docs/batcher.md` § Replicas and autoscaling).
-pub const REPLICAS: &str = "gpu_agent_replicas";
+pub(crate) const REPLICAS: &str = "gpu_agent_replicas";
 /// Batch slots (each holds one sequence's KV cache) in use over those admitted: running
 /// sequences / (replicas × maxBatchSize). For least-load routers (docs/operations.md).
-pub const SLOT_USAGE_RATIO: &str = "gpu_agent_slot_usage_ratio";
+pub(crate) const SLOT_USAGE_RATIO: &str = "gpu_agent_slot_usage_ratio";
 /// `[batcher] max_queue`, beside the queue depth, so alerts need not know the config.
-pub const QUEUE_CAPACITY: &str = "gpu_agent_queue_capacity";
+pub(crate) const QUEUE_CAPACITY: &str = "gpu_agent_queue_capacity";
 /// Requests refused at submission, by `reason` (`queue_full` is the 429).
-pub const REJECTIONS_TOTAL: &str = "gpu_agent_rejections_total";
+pub(crate) const REJECTIONS_TOTAL: &str = "gpu_agent_rejections_total";
 
 /// `outcome` label values of [`REQUESTS_TOTAL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Finished by length or EOS.
     Ok,
     /// Finished by a stop sequence.
@@ -102,6 +102,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
     describe();
     crate::gpu::describe_gpu_gauges();
+    crate::store::metrics::describe();
     Ok(EXPORTER.get_or_init(|| handle).clone())
 }
 
@@ -111,7 +112,7 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Folds the histograms' recorded samples into their buckets every few seconds, for as long
 /// as the process runs. The recorder keeps every raw sample until then (a scrape folds them
 /// too), so an agent nobody scrapes grew by about 100 bytes per request (docs/benchmarks.md).
-pub async fn run_upkeep(handle: PrometheusHandle) {
+pub(crate) async fn run_upkeep(handle: PrometheusHandle) {
     let mut ticker = tokio::time::interval(UPKEEP_INTERVAL);
     loop {
         ticker.tick().await;
@@ -151,7 +152,7 @@ fn describe() {
 }
 
 /// Sets the phase gauge of `deployment` (its modelId): 1 for `phase`, 0 for the others.
-pub fn record_phase(deployment: &str, phase: Phase) {
+pub(crate) fn record_phase(deployment: &str, phase: Phase) {
     for candidate in Phase::ALL {
         let value = if candidate == phase { 1.0 } else { 0.0 };
         gauge!(DEPLOYMENT_PHASE, "deployment" => deployment.to_owned(), "phase" => candidate.as_str())
@@ -162,7 +163,7 @@ pub fn record_phase(deployment: &str, phase: Phase) {
 /// Sets the phase gauges again for the deployments worth a series: per modelId its newest
 /// deployment, unless UNDEPLOYED, and of those that FAILED only the most recent
 /// [`FAILED_PHASE_SERIES_KEPT`]. The other series expire (`GAUGE_IDLE_TIMEOUT`).
-pub fn refresh_phases<'a>(records: impl IntoIterator<Item = &'a Deployment>) {
+pub(crate) fn refresh_phases<'a>(records: impl IntoIterator<Item = &'a Deployment>) {
     let mut newest: std::collections::BTreeMap<&str, &Deployment> = Default::default();
     for record in records {
         let slot = newest
@@ -189,27 +190,27 @@ pub fn refresh_phases<'a>(records: impl IntoIterator<Item = &'a Deployment>) {
     }
 }
 
-pub fn record_outcome(deployment: &str, outcome: Outcome) {
+pub(crate) fn record_outcome(deployment: &str, outcome: Outcome) {
     counter!(REQUESTS_TOTAL, "deployment" => deployment.to_owned(), "outcome" => outcome.as_str())
         .increment(1);
 }
 
-pub fn record_first_token(deployment: &str, seconds: f64) {
+pub(crate) fn record_first_token(deployment: &str, seconds: f64) {
     histogram!(TIME_TO_FIRST_TOKEN_SECONDS, "deployment" => deployment.to_owned()).record(seconds);
 }
 
-pub fn record_inter_token(deployment: &str, seconds: f64) {
+pub(crate) fn record_inter_token(deployment: &str, seconds: f64) {
     histogram!(INTER_TOKEN_LATENCY_SECONDS, "deployment" => deployment.to_owned()).record(seconds);
 }
 
-pub fn record_finished(deployment: &str, seconds: f64, tokens: usize) {
+pub(crate) fn record_finished(deployment: &str, seconds: f64, tokens: usize) {
     histogram!(REQUEST_DURATION_SECONDS, "deployment" => deployment.to_owned()).record(seconds);
     counter!(GENERATED_TOKENS_TOTAL, "deployment" => deployment.to_owned())
         .increment(u64::try_from(tokens).unwrap_or(u64::MAX));
 }
 
 /// One decode step's batch size (reported by the runtime's batcher).
-pub fn record_batch_size(deployment: &str, sequences: usize) {
+pub(crate) fn record_batch_size(deployment: &str, sequences: usize) {
     histogram!(BATCH_SIZE, "deployment" => deployment.to_owned()).record(sequences as f64);
 }
 
@@ -231,14 +232,14 @@ fn rejection_reason(rejection: &SubmitRejection) -> &'static str {
 }
 
 /// Counts a request refused at submission (beside its `rejected` outcome).
-pub fn record_rejection(deployment: &str, rejection: &SubmitRejection) {
+pub(crate) fn record_rejection(deployment: &str, rejection: &SubmitRejection) {
     counter!(REJECTIONS_TOTAL, "deployment" => deployment.to_owned(), "reason" => rejection_reason(rejection))
         .increment(1);
 }
 
 /// What a serving deployment's gauges are computed from (refreshed before rendering).
-pub struct ServingGauges {
-    pub queue_depth: usize,
+pub(crate) struct ServingGauges {
+    pub(crate) queue_depth: usize,
     pub queue_capacity: usize,
     pub running: usize,
     pub replicas: usize,
@@ -248,7 +249,7 @@ pub struct ServingGauges {
 
 /// Queue, batch, replica and slot gauges of a serving deployment. Also registers its
 /// rejection counters at 0, so `rate()` over them works before the first refusal.
-pub fn record_serving(deployment: &str, serving: &ServingGauges) {
+pub(crate) fn record_serving(deployment: &str, serving: &ServingGauges) {
     let ServingGauges {
         queue_depth,
         queue_capacity,
@@ -272,7 +273,7 @@ pub fn record_serving(deployment: &str, serving: &ServingGauges) {
 }
 
 /// Running sequences over the slots of every replica; 0 with no slots (no replica yet).
-pub fn slot_usage_ratio(running: usize, replicas: usize, max_batch_size: usize) -> f64 {
+pub(crate) fn slot_usage_ratio(running: usize, replicas: usize, max_batch_size: usize) -> f64 {
     let slots = replicas.saturating_mul(max_batch_size);
     if slots == 0 {
         return 0.0;

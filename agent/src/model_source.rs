@@ -3,22 +3,26 @@
 //! the modelId itself as a Hugging Face repo id, fetched with hf-hub into its cache (the
 //! layout Python uses).
 //!
-//! hf-hub 0.4 is used for downloads (ureq, small tree); the cache is read here directly so
-//! that offline mode (`HF_HUB_OFFLINE=1` or `hf_offline = true`) never touches the network
-//! and so that commit-hash revisions, which have no `refs/` file, resolve too.
+//! Downloads go through the model store (`crate::store`, docs/models.md), which resumes,
+//! verifies and reports progress; offline mode (`HF_HUB_OFFLINE=1` or `hf_offline = true`)
+//! reads the cache only and never touches the network, and commit-hash revisions, which
+//! have no `refs/` file, resolve too.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
-use runtime::checkpoint::{self, COMPANION_FILES, CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
+#[cfg(test)]
+use runtime::checkpoint::{self, WEIGHTS_INDEX_FILE};
 use thiserror::Error;
 
 use crate::config::{AgentConfig, ModelEntry};
 use crate::serving::ResolvedModel;
+use crate::store::{Store, StoreError};
 
 /// Where a model's files are, before fetching.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ModelSource {
+pub(crate) enum ModelSource {
     /// A directory under one of `model_roots`, canonical (symlinks resolved).
     Local(PathBuf),
     Hub {
@@ -37,7 +41,7 @@ impl std::fmt::Display for ModelSource {
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error("model source {source_text:?} for {model_id} is outside the configured model_roots ({roots}){detail}")]
     OutsideModelRoots {
         model_id: String,
@@ -63,19 +67,14 @@ pub enum SourceError {
         revision: String,
         cache: String,
     },
-    #[error("fetching {file} of {repo}@{revision} from the Hugging Face Hub failed: {reason}")]
-    FetchFailed {
-        repo: String,
-        revision: String,
-        file: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl SourceError {
     /// The message for callers: no configured source paths, model roots or cache
     /// location (those stay in the log, in the `Display` text).
-    pub fn caller_message(&self) -> String {
+    pub(crate) fn caller_message(&self) -> String {
         match self {
             SourceError::OutsideModelRoots { model_id, .. } => {
                 format!("the configured source of {model_id} is outside the agent's model roots")
@@ -90,15 +89,7 @@ impl SourceError {
                 "{repo}@{revision} is not in the agent's Hugging Face cache and offline mode \
                  is on (HF_HUB_OFFLINE); populate the cache or turn offline mode off"
             ),
-            SourceError::FetchFailed {
-                repo,
-                revision,
-                file,
-                ..
-            } => format!(
-                "fetching {file} of {repo}@{revision} from the Hugging Face Hub failed; \
-                 the agent's log has the details"
-            ),
+            SourceError::Store(error) => error.caller_message(),
         }
     }
 
@@ -108,37 +99,46 @@ impl SourceError {
             SourceError::LocalMissing { .. } => "MODEL_NOT_FOUND",
             SourceError::Invalid { .. } => "INVALID_MODEL_SOURCE",
             SourceError::NotCached { .. } => "MODEL_NOT_CACHED",
-            SourceError::FetchFailed { .. } => "MODEL_FETCH_FAILED",
+            SourceError::Store(error) => error.code(),
         }
     }
 }
 
 /// Resolves and fetches model sources under the agent's configuration.
 #[derive(Clone, Debug)]
-pub struct ModelSources {
+pub(crate) struct ModelSources {
     roots: Vec<PathBuf>,
     table: BTreeMap<String, ModelEntry>,
     offline: bool,
-    cache_dir: PathBuf,
+    store: Arc<Store>,
 }
 
 impl ModelSources {
     /// Where Hub files are cached.
-    pub fn cache_dir(&self) -> &Path {
-        &self.cache_dir
+    pub(crate) fn cache_dir(&self) -> &Path {
+        self.store.cache_dir()
     }
 
-    pub fn from_config(config: &AgentConfig) -> Self {
+    pub(crate) fn from_config(config: &AgentConfig) -> Self {
         ModelSources {
             roots: config.model_roots.clone(),
             table: config.models.clone(),
             offline: config.hf_offline_effective(),
-            cache_dir: hub_cache_dir(),
+            store: Arc::new(Store::new(config, hub_cache_dir())),
         }
     }
 
+    /// The model store behind Hub sources.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn offline(&self) -> bool {
+        self.offline
+    }
+
     /// Where `model_id`'s files come from; checks local sources against `model_roots`.
-    pub fn resolve(&self, model_id: &str) -> Result<ModelSource, SourceError> {
+    pub(crate) fn resolve(&self, model_id: &str) -> Result<ModelSource, SourceError> {
         match self.table.get(model_id) {
             Some(entry) => self.resolve_entry(model_id, &entry.source),
             None => Ok(ModelSource::Hub {
@@ -156,6 +156,7 @@ impl ModelSources {
             };
             if repo.is_empty()
                 || revision.is_empty()
+                || revision.split('/').any(|p| p.is_empty() || p == "..")
                 || repo.split('/').any(|p| p.is_empty() || p == "..")
             {
                 return Err(SourceError::Invalid {
@@ -240,7 +241,7 @@ impl ModelSources {
 
     /// The local directory holding the model's files if they are already on disk (a local
     /// source, or a Hub source present in the cache). Never touches the network.
-    pub fn local_dir(&self, source: &ModelSource) -> Option<PathBuf> {
+    pub(crate) fn local_dir(&self, source: &ModelSource) -> Option<PathBuf> {
         match source {
             ModelSource::Local(dir) => Some(dir.clone()),
             ModelSource::Hub { repo, revision } => {
@@ -275,7 +276,7 @@ impl ModelSources {
                     return Err(SourceError::NotCached {
                         repo: repo.clone(),
                         revision: revision.clone(),
-                        cache: self.cache_dir.display().to_string(),
+                        cache: self.cache_dir().display().to_string(),
                     });
                 }
                 self.download(model_id, repo, revision)
@@ -283,20 +284,11 @@ impl ModelSources {
         }
     }
 
-    /// `snapshots/<commit>/` of a cached repo when it holds `config.json`, with the commit.
+    /// `snapshots/<commit>/` of a cached repo when it is complete, with the commit.
     fn cached_snapshot(&self, repo: &str, revision: &str) -> Option<(PathBuf, String)> {
-        let repo_dir = self.cache_dir.join(repo_folder(repo));
-        let commit = match std::fs::read_to_string(repo_dir.join("refs").join(revision)) {
-            Ok(text) => text.trim().to_owned(),
-            Err(_) if is_commit_hash(revision) => revision.to_owned(),
-            Err(_) => return None,
-        };
-        // A ref holds a commit hash; anything else must not become a path.
-        if !is_commit_hash(&commit) {
-            return None;
-        }
-        let dir = repo_dir.join("snapshots").join(&commit);
-        dir.join(CONFIG_FILE).is_file().then_some((dir, commit))
+        self.store
+            .cached(repo, revision)
+            .map(|snapshot| (snapshot.dir, snapshot.commit))
     }
 
     fn download(
@@ -305,85 +297,32 @@ impl ModelSources {
         repo: &str,
         revision: &str,
     ) -> Result<ResolvedModel, SourceError> {
-        use hf_hub::api::sync::ApiBuilder;
-        use hf_hub::{Repo, RepoType};
-
-        let failed = |file: &str, reason: String| SourceError::FetchFailed {
-            repo: repo.to_owned(),
-            revision: revision.to_owned(),
-            file: file.to_owned(),
-            reason,
-        };
-        let mut builder =
-            ApiBuilder::from_cache(hf_hub::Cache::new(self.cache_dir.clone())).with_progress(false);
-        // A mirror, as Python's hub honours it.
-        if let Some(endpoint) = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.is_empty()) {
-            builder = builder.with_endpoint(endpoint);
-        }
-        let api = builder
-            .build()
-            .map_err(|e| failed("(client)", e.to_string()))?;
-        let hub = api.repo(Repo::with_revision(
-            repo.to_owned(),
-            RepoType::Model,
-            revision.to_owned(),
-        ));
-        // The layout is the checkpoint reader's: config, companions when present, weights.
-        let config = hub
-            .get(CONFIG_FILE)
-            .map_err(|e| failed(CONFIG_FILE, e.to_string()))?;
-        for file in COMPANION_FILES {
-            // Absent optional files are normal (a T5 has no merges.txt); the runtime's
-            // directory check reports what is really missing.
-            if let Err(error) = hub.get(file) {
-                tracing::debug!(repo, file, %error, "optional model file not fetched");
-            }
-        }
-        if hub.get(WEIGHTS_FILE).is_err() {
-            let index = hub.get(WEIGHTS_INDEX_FILE).map_err(|e| {
-                failed(
-                    WEIGHTS_FILE,
-                    format!(
-                        "neither {WEIGHTS_FILE} nor {WEIGHTS_INDEX_FILE} could be fetched: {e}"
-                    ),
-                )
-            })?;
-            let shards = shards_to_fetch(&index).map_err(|e| failed(WEIGHTS_INDEX_FILE, e))?;
-            for shard in shards {
-                hub.get(&shard).map_err(|e| failed(&shard, e.to_string()))?;
-            }
-        }
-        let dir = config.parent().map(Path::to_owned).ok_or_else(|| {
-            failed(
-                CONFIG_FILE,
-                "downloaded to a path without a parent".to_owned(),
-            )
-        })?;
-        let commit = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| revision.to_owned());
+        let snapshot = self.store.ensure(model_id, repo, revision)?;
         Ok(ResolvedModel {
             model_id: model_id.to_owned(),
-            dir,
-            origin: format!("hf:{repo}@{commit}"),
-            revision: Some(commit),
+            origin: format!("hf:{repo}@{}", snapshot.commit),
+            revision: Some(snapshot.commit),
+            dir: snapshot.dir,
         })
     }
 }
 
-/// `models--org--name`, as Python's hub and hf-hub name repo folders.
-fn repo_folder(repo: &str) -> String {
-    format!("models--{}", repo.replace('/', "--"))
-}
-
-fn is_commit_hash(text: &str) -> bool {
-    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+/// The Hub repo `model_id` is fetched from, if any: its `hf:` source in `table`, or the
+/// modelId itself when the table does not name it. For the store's "in use" check.
+pub fn hub_repo_of(table: &BTreeMap<String, ModelEntry>, model_id: &str) -> Option<String> {
+    match table.get(model_id) {
+        Some(entry) => entry
+            .source
+            .strip_prefix("hf:")
+            .map(|hub| hub.split('@').next().unwrap_or(hub).to_owned()),
+        None => Some(model_id.to_owned()),
+    }
 }
 
 /// The shard files a downloaded `model.safetensors.index.json` names, each checked by the
 /// checkpoint reader's rule (a plain file name) before anything is fetched: an index must
 /// not make the agent write outside the snapshot directory.
+#[cfg(test)]
 fn shards_to_fetch(index: &Path) -> Result<Vec<String>, String> {
     checkpoint::shard_names(index).map_err(|e| e.to_string())
 }
@@ -415,7 +354,13 @@ mod tests {
                 })
                 .collect(),
             offline: true,
-            cache_dir: cache.to_owned(),
+            store: Arc::new(Store::new(
+                &AgentConfig {
+                    state_dir: cache.to_owned(),
+                    ..AgentConfig::default()
+                },
+                cache.to_owned(),
+            )),
         }
     }
 
@@ -489,11 +434,9 @@ mod tests {
         std::fs::create_dir_all(repo_dir.join("snapshots").join(commit)).unwrap();
         std::fs::create_dir_all(repo_dir.join("refs")).unwrap();
         std::fs::write(repo_dir.join("refs/main"), commit).unwrap();
-        std::fs::write(
-            repo_dir.join("snapshots").join(commit).join("config.json"),
-            "{}",
-        )
-        .unwrap();
+        for file in ["config.json", "model.safetensors"] {
+            std::fs::write(repo_dir.join("snapshots").join(commit).join(file), "{}").unwrap();
+        }
         let s = sources(vec![], &[], cache.path());
         let model = s
             .fetch("org/tiny", &s.resolve("org/tiny").unwrap())

@@ -1,6 +1,6 @@
 //! How the agent loads a deployment onto the runtime's engine (continuous batcher over
 //! candle models, or per-call batching over CTranslate2): conversion, replica placement,
-//! dtype choice. It returns a [`ServingHandle`]; it holds no tensors.
+//! dtype choice. It returns a `serving::ServingHandle`; it holds no tensors.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -97,8 +97,8 @@ impl RuntimeBackend {
             dir.limits(),
         )
         .map_err(|v| LoadFailure::new(v.code, v.message))?;
-        let tokenizer = Tokenizer::load(&dir)
-            .map_err(|e| LoadFailure::new("MODEL_LOAD_FAILED", e.to_string()))?;
+        let tokenizer =
+            Tokenizer::load(&dir).map_err(|e| LoadFailure::model_load(e.to_string()))?;
         let first_device = placement.initial(1).into_iter().next();
         let first_capability = first_device
             .and_then(|d| d.gpu())
@@ -166,9 +166,7 @@ impl RuntimeBackend {
             },
         )
         .map_err(|e| match e {
-            runtime::batcher::EngineError::Load { .. } => {
-                LoadFailure::new("MODEL_LOAD_FAILED", e.to_string())
-            }
+            runtime::batcher::EngineError::Load { .. } => LoadFailure::model_load(e.to_string()),
             runtime::batcher::EngineError::WarmUp { .. } => {
                 LoadFailure::new("WARMUP_FAILED", e.to_string())
             }

@@ -5,13 +5,24 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use thiserror::Error;
 use tokio::net::TcpListener;
 
 use crate::api::router;
-use crate::app_state::{SharedState, StartError};
+use crate::app_state::SharedState;
 use crate::gpu::record_gpu_gauges;
+use crate::heartbeat::HeartbeatConfigError;
 use crate::liveness::{self, Liveness};
 use crate::systemd::{self, Heartbeat, Watchdog, WatchdogTask};
+
+/// Why [`run`] failed: the heartbeat could not start, or serving HTTP failed.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Heartbeat(#[from] HeartbeatConfigError),
+    #[error("serving HTTP failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
 
 /// Serves on `listener` until `shutdown` resolves, then drains and returns.
 pub async fn run(

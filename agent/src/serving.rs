@@ -15,14 +15,14 @@ use crate::chat_template::{ChatTemplate, ChatTemplateError};
 
 /// A model whose files are on local disk, ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolvedModel {
-    pub model_id: String,
+pub(crate) struct ResolvedModel {
+    pub(crate) model_id: String,
     /// A Hugging Face style directory (config.json, weights, tokenizer files).
     pub dir: PathBuf,
     /// Where it came from, for status and logs: `local:/srv/models/x`, `hf:gpt2@<commit>`.
     pub origin: String,
     /// The commit or other revision the files are at, when known (cache keys).
-    pub revision: Option<String>,
+    pub(crate) revision: Option<String>,
 }
 
 /// Why a load failed: `code` is SNAKE_CASE (e.g. `MODEL_LOAD_FAILED`, `WARMUP_FAILED`,
@@ -34,6 +34,13 @@ pub struct LoadFailure {
 }
 
 impl LoadFailure {
+    /// The checkpoint could not be opened or loaded (the load task included).
+    pub const MODEL_LOAD_FAILED: &'static str = "MODEL_LOAD_FAILED";
+
+    pub(crate) fn model_load(message: impl Into<String>) -> Self {
+        Self::new(Self::MODEL_LOAD_FAILED, message)
+    }
+
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         LoadFailure {
             code: code.into(),
@@ -93,7 +100,7 @@ impl ServingHandle {
 
     /// Queues one generation. Events arrive on the receiver; dropping the receiver cancels
     /// the request (the batcher removes it at its next step).
-    pub fn submit(&self, request: SubmitRequest) -> Result<EventReceiver, SubmitRejection> {
+    pub(crate) fn submit(&self, request: SubmitRequest) -> Result<EventReceiver, SubmitRejection> {
         if !self.honours_seeds && request.seed.is_some() && request.sampling.temperature > 0.0 {
             return Err(SubmitRejection::SeedNotHonoured);
         }
@@ -148,7 +155,7 @@ fn replica_statuses(stats: &EngineStats) -> Vec<ReplicaStatus> {
 
 /// Why [`ServingHandle::submit`] refused a request before queueing it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitRejection {
+pub(crate) enum SubmitRejection {
     /// The engine's refusal: queue full, draining, prompt empty, too long or untokenizable.
     #[error(transparent)]
     Engine(SubmitError),
@@ -168,17 +175,17 @@ pub struct ServingStatus {
     pub backend: String,
     /// The effective compute type: "float32", "float16", "int8_float32", ... (candle: its
     /// dtype). Never the requested one when the device cannot run that.
-    pub compute_type: String,
+    pub(crate) compute_type: String,
     /// What the deploy asked for, where it differs in kind from `compute_type`
     /// (CTranslate2's `int8_float16`).
-    pub requested_compute_type: Option<String>,
+    pub(crate) requested_compute_type: Option<String>,
     /// CTranslate2: whether the converted model came from the conversion cache.
     pub cache_hit: Option<bool>,
     /// CTranslate2: why a cached conversion was found invalid and converted again (e.g.
     /// "model.bin does not match its SHA-256"); absent when nothing was discarded.
-    pub cache_rebuilt_because: Option<String>,
+    pub(crate) cache_rebuilt_because: Option<String>,
     pub replicas: Vec<ReplicaStatus>,
-    pub queue_depth: usize,
+    pub(crate) queue_depth: usize,
     pub running: usize,
     /// Notable events (scale up/down, replica errors), newest last, bounded.
     pub events: Vec<String>,

@@ -30,7 +30,7 @@ pub fn notify_status(line: &str) {
 
 /// `WATCHDOG=1`: the service is alive. Prefer [`Watchdog`], which sends it only while the
 /// serving loops show progress.
-pub fn notify_watchdog() {
+pub(crate) fn notify_watchdog() {
     send(&[NotifyState::Watchdog], "WATCHDOG=1");
 }
 

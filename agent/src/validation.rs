@@ -33,17 +33,17 @@ pub const SCALE_UP_DELAY: IntRange = IntRange { min: 1, max: 1000 };
 /// Milliseconds.
 pub const SCALE_DOWN_DELAY: IntRange = IntRange { min: 50, max: 2000 };
 /// Items in one Lucidworks prediction request.
-pub const PREDICTION_BATCH: IntRange = IntRange { min: 1, max: 32 };
+pub(crate) const PREDICTION_BATCH: IntRange = IntRange { min: 1, max: 32 };
 /// Each part of a modelId (`name` or `namespace/name`), as the Hugging Face Hub allows.
-pub const MODEL_ID_PART_CHARS: IntRange = IntRange { min: 1, max: 96 };
+pub(crate) const MODEL_ID_PART_CHARS: IntRange = IntRange { min: 1, max: 96 };
 /// Bytes of a Lucidworks `region`, stored and echoed with the deployment.
-pub const REGION_MAX_BYTES: usize = 64;
+pub(crate) const REGION_MAX_BYTES: usize = 64;
 /// Bytes of a Lucidworks `customerId` (path), stored with the deployment.
-pub const CUSTOMER_ID_MAX_BYTES: usize = 128;
+pub(crate) const CUSTOMER_ID_MAX_BYTES: usize = 128;
 /// Bytes of the Lucidworks `config` blob as JSON, stored and echoed verbatim.
-pub const CONFIG_MAX_BYTES: usize = 16 * 1024;
+pub(crate) const CONFIG_MAX_BYTES: usize = 16 * 1024;
 /// Prompts in one native generate request.
-pub const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
+pub(crate) const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
 /// Bytes of a deploy body's `chat_template`, stored with the deployment.
 pub const CHAT_TEMPLATE_MAX_BYTES: usize = 64 * 1024;
 /// Choices in one OpenAI request (`n`, and `best_of` candidates per prompt).
@@ -54,19 +54,19 @@ pub const CHAT_MESSAGES: IntRange = IntRange { min: 1, max: 256 };
 /// the runtime's `MAX_TOP_LOGPROBS`.
 pub const LOGPROBS: IntRange = IntRange { min: 0, max: 20 };
 /// A seed is any u64; JSON integers beyond i64 are refused, so the range is 0..=i64::MAX.
-pub const SEED: IntRange = IntRange {
+pub(crate) const SEED: IntRange = IntRange {
     min: 0,
     max: i64::MAX,
 };
 
-pub const DEFAULT_MAX_BATCH_SIZE: u32 = 16;
-pub const DEFAULT_MIN_REPLICAS: u32 = 1;
+pub(crate) const DEFAULT_MAX_BATCH_SIZE: u32 = 16;
+pub(crate) const DEFAULT_MIN_REPLICAS: u32 = 1;
 /// Defaults for the scaling delays the Kore body may leave out (ms).
-pub const DEFAULT_SCALE_UP_DELAY: u32 = 200;
-pub const DEFAULT_SCALE_DOWN_DELAY: u32 = 1000;
+pub(crate) const DEFAULT_SCALE_UP_DELAY: u32 = 200;
+pub(crate) const DEFAULT_SCALE_DOWN_DELAY: u32 = 1000;
 
 /// `?modelType=` on the Kore deploy route.
-pub const MODEL_TYPES: &[&str] = &["openSource", "fineTune"];
+pub(crate) const MODEL_TYPES: &[&str] = &["openSource", "fineTune"];
 /// `optimizationInfo.optimizationType`: "" is candle.
 pub const OPTIMIZATION_TYPES: &[&str] = &["", "ctranslate2", "vllm"];
 /// `optimizationInfo.quantizationType`.
@@ -92,6 +92,11 @@ impl RuleViolation {
         }
     }
 
+    /// OUT_OF_RANGE: valid JSON that breaks a documented range or enum.
+    pub(crate) fn out_of_range(field: &str, message: String) -> Self {
+        Self::new("OUT_OF_RANGE", field, message)
+    }
+
     pub fn missing(field: &str, rule: &str) -> Self {
         Self::new(
             "MISSING_FIELD",
@@ -110,12 +115,11 @@ impl IntRange {
 
     /// Like [`check`](Self::check), for a JSON integer read without clamping (see
     /// `JsonObject::wide_integer`): a value beyond i64 is out of range, not i64::MAX.
-    pub fn check_wide(&self, field: &str, value: i128) -> Result<i64, RuleViolation> {
+    pub(crate) fn check_wide(&self, field: &str, value: i128) -> Result<i64, RuleViolation> {
         if (i128::from(self.min)..=i128::from(self.max)).contains(&value) {
             Ok(value as i64)
         } else {
-            Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            Err(RuleViolation::out_of_range(
                 field,
                 format!(
                     "{field} must be between {} and {}, but {value} was given",
@@ -126,11 +130,10 @@ impl IntRange {
     }
 
     /// Like [`check_wide`](Self::check_wide), for fields that are `u32` once valid.
-    pub fn check_u32(&self, field: &str, value: i128) -> Result<u32, RuleViolation> {
+    pub(crate) fn check_u32(&self, field: &str, value: i128) -> Result<u32, RuleViolation> {
         let value = self.check_wide(field, value)?;
         u32::try_from(value).map_err(|_| {
-            RuleViolation::new(
-                "OUT_OF_RANGE",
+            RuleViolation::out_of_range(
                 field,
                 format!("{field} must fit in 32 bits, but {value} was given"),
             )
@@ -143,8 +146,7 @@ impl FloatRange {
         if value.is_finite() && value >= self.min && value <= self.max {
             Ok(value)
         } else {
-            Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            Err(RuleViolation::out_of_range(
                 field,
                 format!(
                     "{field} must be between {} and {}, but {} was given",
@@ -169,7 +171,7 @@ pub fn shown(value: f64) -> String {
 }
 
 /// `value` if it is one of `allowed`.
-pub fn check_enum<'a>(
+pub(crate) fn check_enum<'a>(
     field: &str,
     allowed: &[&str],
     value: &'a str,
@@ -194,13 +196,12 @@ pub fn check_enum<'a>(
 }
 
 /// A string whose length in characters lies in `range`.
-pub fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), RuleViolation> {
+pub(crate) fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), RuleViolation> {
     let chars = i64::try_from(value.chars().count()).unwrap_or(i64::MAX);
     if (range.min..=range.max).contains(&chars) {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} must be {} to {} characters long, but it has {chars}",
@@ -213,7 +214,7 @@ pub fn check_chars(field: &str, range: IntRange, value: &str) -> Result<(), Rule
 /// topP = 0 keeps no token at all; it is meaningful only for greedy decoding. The sampler
 /// takes topP as a 32-bit float, so a given value that is 0 there (1e-300) counts as 0;
 /// the message reports the value as given.
-pub fn check_top_p_with_temperature(
+pub(crate) fn check_top_p_with_temperature(
     field: &str,
     top_p: f64,
     temperature: f64,
@@ -224,8 +225,7 @@ pub fn check_top_p_with_temperature(
         } else {
             format!("{} (0 at the sampler's 32-bit precision)", shown(top_p))
         };
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} must be greater than 0 when temperature is not 0 (0 < topP ≤ 1); \
@@ -239,11 +239,10 @@ pub fn check_top_p_with_temperature(
 }
 
 /// At most 8 stop sequences of 1–64 bytes each.
-pub fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleViolation> {
+pub(crate) fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleViolation> {
     let count = i64::try_from(stops.len()).unwrap_or(i64::MAX);
     if count > STOP_SEQUENCE_COUNT.max {
-        return Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        return Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} may hold at most {} sequences, but {count} were given",
@@ -255,8 +254,7 @@ pub fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleVio
         let bytes = i64::try_from(stop.len()).unwrap_or(i64::MAX);
         if !(STOP_SEQUENCE_BYTES.min..=STOP_SEQUENCE_BYTES.max).contains(&bytes) {
             let item = format!("{field}[{i}]");
-            return Err(RuleViolation::new(
-                "OUT_OF_RANGE",
+            return Err(RuleViolation::out_of_range(
                 &item,
                 format!(
                     "{item} must be {} to {} bytes long, but it has {bytes}",
@@ -269,12 +267,11 @@ pub fn check_stop_sequences(field: &str, stops: &[String]) -> Result<(), RuleVio
 }
 
 /// maxReplicas must not be below minReplicas.
-pub fn check_replicas(field: &str, min: u32, max: u32) -> Result<(), RuleViolation> {
+pub(crate) fn check_replicas(field: &str, min: u32, max: u32) -> Result<(), RuleViolation> {
     if max >= min {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!("{field} must be at least minReplicas ({min}), but {max} was given"),
         ))
@@ -287,7 +284,7 @@ pub fn check_replicas(field: &str, min: u32, max: u32) -> Result<(), RuleViolati
 /// without `--` or `..`, not ending in `.git`; and never in the deployment-id form
 /// (`dep-…`), so the two cannot be confused. Local ids (`[models."<id>"]`) follow the
 /// same rule: they appear in URLs, cache keys and metric labels.
-pub fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
+pub(crate) fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
     let invalid = |why: &str| {
         RuleViolation::new(
             "INVALID_MODEL_ID",
@@ -331,7 +328,7 @@ pub fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
     if id.ends_with(".git") {
         return Err(invalid("it may not end in `.git`"));
     }
-    if crate::deployment::registry::is_deployment_id_form(id) {
+    if crate::deployment::record::is_deployment_id_form(id) {
         return Err(invalid(
             "`dep-…` is the form of deployment ids, which no modelId may take",
         ));
@@ -340,11 +337,11 @@ pub fn check_model_id(field: &str, id: &str) -> Result<(), RuleViolation> {
 }
 
 /// Longest excerpt of a client's value echoed back in an error message (bytes).
-pub const ECHO_MAX_BYTES: usize = 64;
+pub(crate) const ECHO_MAX_BYTES: usize = 64;
 
 /// `value` cut to [`ECHO_MAX_BYTES`] (on a character boundary), `…` marking a cut, so a
 /// huge value is never echoed whole in an error message.
-pub fn excerpt(value: &str) -> String {
+pub(crate) fn excerpt(value: &str) -> String {
     let cut = prefix_within(value, ECHO_MAX_BYTES);
     if cut.len() == value.len() {
         value.to_owned()
@@ -354,7 +351,7 @@ pub fn excerpt(value: &str) -> String {
 }
 
 /// The longest prefix of `value` of at most `max` bytes that ends on a character boundary.
-pub fn prefix_within(value: &str, max: usize) -> &str {
+pub(crate) fn prefix_within(value: &str, max: usize) -> &str {
     let mut cut = max.min(value.len());
     while !value.is_char_boundary(cut) {
         cut -= 1;
@@ -363,7 +360,7 @@ pub fn prefix_within(value: &str, max: usize) -> &str {
 }
 
 /// [`excerpt`] quoted, with the full length noted when it was cut.
-pub fn quoted_excerpt(value: &str) -> String {
+pub(crate) fn quoted_excerpt(value: &str) -> String {
     if value.len() <= ECHO_MAX_BYTES {
         format!("{value:?}")
     } else {
@@ -372,12 +369,11 @@ pub fn quoted_excerpt(value: &str) -> String {
 }
 
 /// A stored string whose length in bytes is at most `max`.
-pub fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), RuleViolation> {
+pub(crate) fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), RuleViolation> {
     if value.len() <= max {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "OUT_OF_RANGE",
+        Err(RuleViolation::out_of_range(
             field,
             format!(
                 "{field} may be at most {max} bytes long, but it has {}",
@@ -390,7 +386,7 @@ pub fn check_stored_len(field: &str, value: &str, max: usize) -> Result<(), Rule
 /// A deployment must serve its own defaults: a one-token prompt (the least a model
 /// conditions on) plus the default `maxTokens` must fit the loaded model's context, or
 /// every request leaning on the defaults would be refused. Checked before READY.
-pub fn check_defaults_fit(
+pub(crate) fn check_defaults_fit(
     field: &str,
     max_tokens: u32,
     limits: runtime::model::ContextLimits,

@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 
+use references::assert_int8_agreement;
 use serde_json::{json, Value};
 
 use crate::support::golden::golden_cases;
@@ -21,7 +22,7 @@ use crate::support::http::parse_sse;
 use crate::support::kore::{deploy_and_wait_for_success, kore_body, wait_job};
 use crate::support::serving::assert_hanging_up_does_not_delay_the_next_request;
 use crate::support::slow_model::SLOW_MODEL;
-use crate::support::{fixtures, Agent, AgentConfig, Endpoint, Reply, API_KEY};
+use crate::support::{Agent, AgentConfig, Endpoint, Reply, API_KEY};
 
 /// The golden continuations are 24 tokens.
 const GOLDEN_TOKENS: usize = 24;
@@ -93,124 +94,6 @@ fn greedy_outputs(agent: &Endpoint, id: &str, model: &str) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// Where CTranslate2 Python's int8 outputs come from. Its int8 GEMM differs by CPU: MKL on
-/// Intel CPUs (`golden.json`, made on one) and oneDNN elsewhere, whose AVX2 kernels round
-/// differently and change greedy tokens of these random models within a few steps. The
-/// agent's ct2rs build has oneDNN only: on a CPU with AVX-512 VNNI it has been seen to agree
-/// with MKL's outputs, on an AVX2-only CPU it agrees with the wheel's oneDNN outputs there.
-const INT8_REFERENCES: [(&str, &str); 2] = [
-    ("MKL int8 GEMM (golden.json)", "golden.json"),
-    (
-        "oneDNN AVX2 int8 GEMM (ct2-reference/int8-onednn-avx2.json)",
-        "ct2-reference/int8-onednn-avx2.json",
-    ),
-];
-
-/// CTranslate2 Python's greedy ids on its int8_float16 conversion of `model` as recorded
-/// in `file`, in the order of the Hugging Face cases (same prompts). T5's references give
-/// token strings: they are mapped through the fixture's tokenizer (CTranslate2's
-/// vocabulary is the same list, padded at the end).
-fn int8_reference(model: &str, file: &str) -> Vec<Vec<u32>> {
-    let text = std::fs::read_to_string(fixtures().join(file)).expect("int8 reference file");
-    let golden: Value = serde_json::from_str(&text).expect("the int8 reference parses");
-    let key = if model == "gpt2-tiny" { "gpt2" } else { "t5" };
-    let ctranslate2 = &golden["models"][key]["ctranslate2"]["int8_float16"];
-    assert_eq!(ctranslate2["compute_type_on_cpu"], "int8_float32");
-    let vocabulary: Option<Vec<String>> = (model == "t5-tiny").then(|| {
-        let text = std::fs::read_to_string(fixtures().join("t5-tiny/tokenizer.json"))
-            .expect("t5 tokenizer.json");
-        let tokenizer: Value = serde_json::from_str(&text).expect("tokenizer.json parses");
-        tokenizer["model"]["vocab"]
-            .as_array()
-            .expect("unigram vocab")
-            .iter()
-            .map(|entry| entry[0].as_str().expect("piece").to_owned())
-            .collect()
-    });
-    ctranslate2["cases"]
-        .as_array()
-        .expect("int8 cases")
-        .iter()
-        .map(|case| match (&case["greedy_ids"], &vocabulary) {
-            (Value::Array(ids), _) => ids
-                .iter()
-                .filter_map(Value::as_u64)
-                .map(|i| i as u32)
-                .collect(),
-            (_, Some(vocabulary)) => case["greedy_tokens"]
-                .as_array()
-                .expect("greedy_tokens")
-                .iter()
-                .map(|token| {
-                    let token = token.as_str().expect("token string");
-                    vocabulary
-                        .iter()
-                        .position(|piece| piece == token)
-                        .unwrap_or_else(|| panic!("{token:?} is not in the T5 vocabulary"))
-                        as u32
-                })
-                .collect(),
-            _ => panic!("an int8 case without ids or tokens: {case}"),
-        })
-        .collect()
-}
-
-/// Compares `outputs` case by case with each reference of [`INT8_REFERENCES`], prints the
-/// agreement, and returns how many cases equal the reference they agree with most.
-fn int8_agreement(model: &str, outputs: &[Vec<u32>]) -> usize {
-    let cases = golden_cases(model);
-    let mut best = 0;
-    for (name, file) in INT8_REFERENCES {
-        let expected = int8_reference(model, file);
-        assert_eq!(expected.len(), outputs.len());
-        let mut equal = 0;
-        for (i, (ours, theirs)) in outputs.iter().zip(&expected).enumerate() {
-            if ours == theirs {
-                equal += 1;
-                eprintln!("{model} int8 case {i} {:?}: equals {name}", cases[i].prompt);
-            } else {
-                let first = ours.iter().zip(theirs).take_while(|(a, b)| a == b).count();
-                eprintln!(
-                    "{model} int8 case {i} {:?}: differs from {name} from step {first}: ours \
-                     {ours:?}, CTranslate2 Python {theirs:?}",
-                    cases[i].prompt
-                );
-            }
-        }
-        eprintln!(
-            "{model}: {equal}/{} int8 greedy outputs equal CTranslate2 Python's with {name}",
-            expected.len()
-        );
-        best = best.max(equal);
-    }
-    best
-}
-
-/// How many of the five int8 cases must equal one reference. All for GPT-2. For T5, case 0
-/// of the MKL reference differs from step 9 on AVX-512 machines (oneDNN GEMMs compiled by
-/// ct2rs, `Release`): under the wheel the two candidate tokens there are only 0.086 apart
-/// in log-probability (docs/ctranslate2.md), so a different int8 GEMM may take the other.
-fn int8_cases_required(model: &str) -> usize {
-    if model == "t5-tiny" {
-        4
-    } else {
-        5
-    }
-}
-
-/// Asserts that at least [`int8_cases_required`] of `outputs` equal CTranslate2 Python's
-/// under one of its int8 GEMMs.
-fn assert_int8_agreement(model: &str, outputs: &[Vec<u32>]) {
-    let equal = int8_agreement(model, outputs);
-    let required = int8_cases_required(model);
-    assert!(
-        equal >= required,
-        "{equal}/{} {model} int8 greedy outputs equal CTranslate2 Python's under one int8 \
-         GEMM, {required} required (see stderr)",
-        outputs.len()
-    );
-}
-
 fn assert_backend(status: &Value, requested: &str, effective: &str, cache_hit: bool) {
     let backend = &status["backend"];
     assert_eq!(backend["kind"], "ctranslate2", "{status}");
@@ -229,7 +112,7 @@ fn assert_int8_float16_on_cpu_matches_ctranslate2_python(model: &str) {
     assert_eq!(status["quantizationType"], "int8_float16", "{status}");
     let outputs = greedy_outputs(&agent, &id, model);
     // The converted model is byte-identical to CTranslate2 Python's (runtime tests); only
-    // the int8 GEMM builds differ (see int8_cases_required).
+    // the int8 GEMM builds differ (see references::assert_int8_agreement).
     assert_int8_agreement(model, &outputs);
 
     // quantizationType "" is CTranslate2's default, int8_float16: the same model.

@@ -18,6 +18,7 @@ mod kore_validation;
 mod logprobs;
 mod lucidworks;
 mod model_sources;
+mod model_store;
 mod native;
 mod openai;
 mod openai_client;

@@ -11,7 +11,7 @@ use crate::support::kore::{kore_deploy, wait_job};
 use crate::support::{Agent, AgentConfig, PATIENCE};
 
 /// A one-route HTTP server that answers 200 and hands each JSON body to the test.
-fn callback_server() -> (String, mpsc::Receiver<Value>) {
+pub(crate) fn callback_server() -> (String, mpsc::Receiver<Value>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/phases", listener.local_addr().unwrap());
     let (sender, receiver) = mpsc::channel();

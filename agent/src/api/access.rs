@@ -30,9 +30,9 @@ impl FromRequestParts<SharedState> for ApiKey {
 /// The request must carry an accepted `x-api-key` (header names are case-insensitive).
 /// For routes whose need of a key depends on the request (`/metrics`); the others take
 /// [`ApiKey`].
-pub fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    auth.check_api_key(presented).map_err(denied)
+    auth.check_api_key(presented).map_err(ApiError::from)
 }
 
 /// The request carried an accepted API key, in `x-api-key` or, as OpenAI's clients send
@@ -68,7 +68,7 @@ impl FromRequestParts<SharedState> for OpenAiKey {
 }
 
 /// A scope a Bearer token may grant.
-pub trait Scope {
+pub(crate) trait Scope {
     const NAME: &'static str;
 }
 
@@ -101,7 +101,10 @@ impl<S: Scope> FromRequestParts<SharedState> for Bearer<S> {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let principal = state.auth.check_bearer(header, S::NAME).map_err(denied)?;
+        let principal = state
+            .auth
+            .check_bearer(header, S::NAME)
+            .map_err(ApiError::from)?;
         Ok(Bearer {
             principal,
             scope: PhantomData,
@@ -109,7 +112,9 @@ impl<S: Scope> FromRequestParts<SharedState> for Bearer<S> {
     }
 }
 
-fn denied(error: AuthError) -> ApiError {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-    ApiError::new(status, error.code(), error.to_string())
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        ApiError::new(status, error.code(), error.to_string())
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 
 /// Parses a whole body as one JSON object.
-pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed(
             "the request body is empty; a JSON object is expected",
@@ -28,7 +28,7 @@ pub fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The JSON type of `value`, for messages.
-pub fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -41,7 +41,7 @@ pub fn type_name(value: &Value) -> &'static str {
 }
 
 /// One JSON object at `path` (`""` for the body itself), remembering which keys were read.
-pub struct JsonObject<'a> {
+pub(crate) struct JsonObject<'a> {
     path: String,
     map: &'a Map<String, Value>,
     read: RefCell<Vec<String>>,
@@ -54,7 +54,7 @@ impl<'a> JsonObject<'a> {
     }
 
     /// An object found at `path` (its keys' paths start with `path.`).
-    pub fn nested(path: impl Into<String>, value: &'a Value) -> Result<Self, ApiError> {
+    pub(crate) fn nested(path: impl Into<String>, value: &'a Value) -> Result<Self, ApiError> {
         let path = path.into();
         match value {
             Value::Object(map) => Ok(JsonObject {
@@ -71,7 +71,7 @@ impl<'a> JsonObject<'a> {
     }
 
     /// The JSON path of `key` in this object.
-    pub fn path_of(&self, key: &str) -> String {
+    pub(crate) fn path_of(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_owned()
         } else {
@@ -87,7 +87,7 @@ impl<'a> JsonObject<'a> {
 
     /// The first of `keys` that is present (for accepted spellings of one field), with the
     /// key it was found under.
-    pub fn value_any(&self, keys: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+    pub(crate) fn value_any(&self, keys: &[&'static str]) -> Option<(&'static str, &'a Value)> {
         let mut found = None;
         for key in keys {
             if let Some(value) = self.value(key) {
@@ -117,7 +117,7 @@ impl<'a> JsonObject<'a> {
 
     /// An integer as given, u64 values beyond i64 included: [`as_integer`] clamps those to
     /// i64::MAX, which a range ending at i64::MAX (seeds) would accept.
-    pub fn wide_integer(&self, key: &str) -> Result<Option<i128>, ApiError> {
+    pub(crate) fn wide_integer(&self, key: &str) -> Result<Option<i128>, ApiError> {
         self.value(key)
             .map(|v| match v {
                 Value::Number(n) if n.is_u64() => Ok(i128::from(n.as_u64().unwrap_or(u64::MAX))),
@@ -139,7 +139,7 @@ impl<'a> JsonObject<'a> {
     }
 
     /// An array of strings; an element of another type is named by its index.
-    pub fn string_array(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
+    pub(crate) fn string_array(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
         let Some(value) = self.value(key) else {
             return Ok(None);
         };
@@ -156,7 +156,7 @@ impl<'a> JsonObject<'a> {
     }
 
     /// Keys present in the object that no reader asked for, as JSON paths.
-    pub fn unknown_keys(&self) -> Vec<String> {
+    pub(crate) fn unknown_keys(&self) -> Vec<String> {
         let read = self.read.borrow();
         self.map
             .keys()
@@ -172,7 +172,7 @@ pub fn as_str<'v>(path: &str, value: &'v Value) -> Result<&'v str, ApiError> {
         .ok_or_else(|| ApiError::wrong_type(path, "a string", type_name(value)))
 }
 
-pub fn as_bool(path: &str, value: &Value) -> Result<bool, ApiError> {
+pub(crate) fn as_bool(path: &str, value: &Value) -> Result<bool, ApiError> {
     value
         .as_bool()
         .ok_or_else(|| ApiError::wrong_type(path, "a boolean", type_name(value)))
@@ -187,7 +187,7 @@ pub fn as_integer(path: &str, value: &Value) -> Result<i64, ApiError> {
     }
 }
 
-pub fn as_number(path: &str, value: &Value) -> Result<f64, ApiError> {
+pub(crate) fn as_number(path: &str, value: &Value) -> Result<f64, ApiError> {
     value
         .as_f64()
         .ok_or_else(|| ApiError::wrong_type(path, "a number", type_name(value)))
@@ -198,7 +198,7 @@ fn unreachable_number(path: &str) -> ApiError {
 }
 
 /// Logs keys the surface does not know; they are ignored, as the API promises.
-pub fn log_unknown_keys(surface: &str, objects: &[&JsonObject<'_>]) {
+pub(crate) fn log_unknown_keys(surface: &str, objects: &[&JsonObject<'_>]) {
     let unknown: Vec<String> = objects.iter().flat_map(|o| o.unknown_keys()).collect();
     if !unknown.is_empty() {
         tracing::info!(surface, fields = ?unknown, "ignoring unknown request fields");

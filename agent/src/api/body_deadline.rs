@@ -17,14 +17,14 @@ use crate::error::ApiError;
 
 /// What the middleware enforces.
 #[derive(Clone, Copy, Debug)]
-pub struct BodyDeadline {
+pub(crate) struct BodyDeadline {
     pub timeout: Duration,
     /// `body_limit_bytes`: past it, 413 as the extractors answer it.
     pub limit: usize,
 }
 
 /// The middleware.
-pub async fn read_body_within(
+pub(crate) async fn read_body_within(
     State(deadline): State<BodyDeadline>,
     request: Request,
     next: Next,

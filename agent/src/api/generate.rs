@@ -1,6 +1,6 @@
 //! Running generations for every surface: find the serving deployment, submit, follow the
 //! events (collecting a result or yielding a stream), and record the request metrics.
-//! Dropping a [`Generation`] drops the event receiver, which cancels the request.
+//! Dropping a `Generation` drops the event receiver, which cancels the request.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +18,7 @@ use crate::api::request_log::RequestLog;
 use crate::app_state::AppState;
 use crate::deployment::record::Deployment;
 use crate::deployment::spec::GenerationParams;
-use crate::error::{ApiError, RETRY_AFTER_NOT_READY, RETRY_AFTER_QUEUE_FULL};
+use crate::error::{ApiError, RETRY_AFTER_QUEUE_FULL};
 use crate::metrics::{self, Outcome};
 use crate::serving::{ServingHandle, SubmitRejection};
 
@@ -65,7 +65,7 @@ pub fn request(
 
 /// One step of a generation as the surfaces see it.
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     Token {
         id: u32,
         text: String,
@@ -77,7 +77,7 @@ pub enum Step {
 }
 
 /// A submitted generation.
-pub struct Generation {
+pub(crate) struct Generation {
     events: EventReceiver,
     tracker: Tracker,
     finished: bool,
@@ -85,7 +85,7 @@ pub struct Generation {
 
 /// How a surface spells the request fields a backend may refuse (the 422's `field`).
 #[derive(Clone, Debug)]
-pub struct FieldNames {
+pub(crate) struct FieldNames {
     pub seed: &'static str,
     pub prompt: String,
     /// The alternatives-per-token field (`logprobs`).
@@ -98,7 +98,7 @@ pub struct FieldNames {
 /// a refused field as `fields` spells it. Submitting tokenizes the prompt, CPU work that
 /// grows with it, so it runs on the blocking pool: the async workers keep answering
 /// `/healthz` and feeding the watchdog meanwhile.
-pub async fn submit(
+pub(crate) async fn submit(
     target: &Target,
     request: SubmitRequest,
     fields: &FieldNames,
@@ -125,12 +125,7 @@ pub async fn submit(
 fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -> ApiError {
     let error = match rejection {
         SubmitRejection::SeedNotHonoured => {
-            return ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "UNSUPPORTED_PARAMETER",
-                rejection.to_string(),
-            )
-            .with_field(fields.seed)
+            return ApiError::unsupported_parameter(fields.seed, rejection.to_string())
         }
         SubmitRejection::Engine(error) => error,
     };
@@ -143,18 +138,12 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             ),
         )
         .with_retry_after(RETRY_AFTER_QUEUE_FULL),
-        SubmitError::Draining => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DRAINING",
-            format!("deployment {deployment} is draining and takes no new requests"),
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY),
-        SubmitError::Tokenizer(message) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "UNSUPPORTED_PARAMETER",
-            message,
-        )
-        .with_field(fields.prompt.clone()),
+        SubmitError::Draining => ApiError::draining_because(format!(
+            "deployment {deployment} is draining and takes no new requests"
+        )),
+        SubmitError::Tokenizer(message) => {
+            ApiError::unsupported_parameter(fields.prompt.clone(), message)
+        }
         SubmitError::EmptyPrompt => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "EMPTY_PROMPT",
@@ -187,7 +176,7 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
 }
 
 /// A generation that failed after it was accepted: 504 past its deadline, else 500.
-pub fn failure_error(error: GenerateError) -> ApiError {
+pub(crate) fn failure_error(error: GenerateError) -> ApiError {
     let code = error.code();
     let status = match code {
         FailureCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -240,7 +229,7 @@ impl Generation {
 
     /// The steps as a stream ending after the final one. Dropping the stream (the client
     /// disconnected) cancels the request.
-    pub fn into_stream(self) -> impl Stream<Item = Step> + Send {
+    pub(crate) fn into_stream(self) -> impl Stream<Item = Step> + Send {
         futures::stream::unfold(self, |mut generation| async move {
             generation.next().await.map(|step| (step, generation))
         })

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::api::access::{self, ApiKey};
 use crate::app_state::SharedState;
-use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
+use crate::error::ApiError;
 use crate::gpu::{record_gpu_gauges, InventoryView};
 
 /// `GET /healthz`: 200 while the process serves HTTP.
@@ -26,10 +26,7 @@ pub async fn readyz(State(state): State<SharedState>) -> Result<Json<serde_json:
     if state.status.is_draining() {
         return Err(ApiError::draining());
     }
-    let not_ready = |message: String| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "NOT_READY", message)
-            .with_retry_after(RETRY_AFTER_NOT_READY)
-    };
+    let not_ready = ApiError::not_ready;
     if !state.status.is_restored() {
         return Err(not_ready(
             "the agent is restoring its persisted deployments".to_owned(),

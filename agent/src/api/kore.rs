@@ -44,7 +44,7 @@ pub fn parse_deploy_request(
 }
 
 /// The Kore body's fields (also the native deploy body's).
-pub fn deploy_fields(
+pub(crate) fn deploy_fields(
     root: &JsonObject<'_>,
     model_id: &str,
     model_type: ModelType,

@@ -2,7 +2,6 @@
 //! API).
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
@@ -14,9 +13,9 @@ use crate::api::request_log::RequestLog;
 use crate::api::spec_fields::{self, Presence};
 use crate::api::views;
 use crate::app_state::SharedState;
-use crate::auth::Principal;
-use crate::deployment::record::{Deployment, LucidworksOrigin};
-use crate::deployment::registry::{is_deployment_id_form, RegistryError, Snapshot};
+use crate::auth::{AuthError, Principal};
+use crate::deployment::record::{is_deployment_id_form, Deployment, LucidworksOrigin};
+use crate::deployment::registry::{RegistryError, Snapshot};
 use crate::deployment::spec::{DeploymentSpec, ModelType};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
@@ -61,8 +60,7 @@ pub fn parse_create_request(
     };
     let config_bytes = serde_json::to_string(config_value).map_or(0, |text| text.len());
     if config_bytes > rules::CONFIG_MAX_BYTES {
-        return Err(ApiError::from(RuleViolation::new(
-            "OUT_OF_RANGE",
+        return Err(ApiError::from(RuleViolation::out_of_range(
             "config",
             format!(
                 "config may be at most {} bytes of JSON, but it has {config_bytes}",
@@ -161,11 +159,7 @@ fn customer_access(principal: &Principal, customer: &str) -> Result<(), ApiError
     if principal.acts_for(customer) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "INSUFFICIENT_SCOPE",
-            "this credential is not bound to the customer in the path",
-        ))
+        Err(AuthError::OtherCustomer.into())
     }
 }
 

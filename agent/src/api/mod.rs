@@ -1,52 +1,50 @@
 //! The HTTP surfaces. Each module translates one wire format into the internal deployment
 //! and generation types; none of them holds state of its own.
 
-pub mod access;
-pub mod body;
-pub mod body_deadline;
-pub mod extract;
+pub(crate) mod access;
+pub(crate) mod body;
+pub(crate) mod body_deadline;
+pub(crate) mod extract;
 pub mod generate;
-pub mod health;
+pub(crate) mod health;
 pub mod kore;
 pub mod lucidworks;
 pub mod native;
 pub mod openai;
-pub mod request_log;
+pub(crate) mod request_log;
 mod router;
-pub mod spec_fields;
-pub mod views;
+pub(crate) mod spec_fields;
+pub mod store;
+pub(crate) mod views;
 
 use axum::http::{StatusCode, Uri};
 
 use crate::deployment::registry::{NotServing, RegistryError};
-use crate::error::{ApiError, RETRY_AFTER_NOT_READY};
+use crate::error::ApiError;
 
 use crate::app_state::AppState;
-pub use router::router;
+pub(crate) use router::router;
 
 /// 503 once the agent is draining for shutdown, and before persisted deployments are
 /// restored (a deploy accepted then could race its own restored record). `server::run`
 /// restores before it reads the first request, so over HTTP only the draining case occurs.
-pub fn accepting_work(state: &AppState) -> Result<(), ApiError> {
+pub(crate) fn accepting_work(state: &AppState) -> Result<(), ApiError> {
     if state.status.is_draining() {
         Err(ApiError::draining())
     } else if !state.status.is_restored() {
-        Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NOT_READY",
+        Err(ApiError::not_ready(
             "the agent is restoring its persisted deployments",
-        )
-        .with_retry_after(RETRY_AFTER_NOT_READY))
+        ))
     } else {
         Ok(())
     }
 }
 
-pub async fn not_found(uri: Uri) -> ApiError {
+pub(crate) async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!("no route for {}", uri.path()))
 }
 
-pub async fn method_not_allowed(uri: Uri) -> ApiError {
+pub(crate) async fn method_not_allowed(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
@@ -88,21 +86,15 @@ impl From<NotServing> for ApiError {
             NotServing::Phase {
                 deployment_id,
                 phase,
-            } if phase.is_deploying() || phase == Phase::Ready => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "NOT_READY",
-                format!("deployment {deployment_id} is {phase}, not READY yet"),
-            )
-            .with_retry_after(RETRY_AFTER_NOT_READY),
+            } if phase.is_deploying() || phase == Phase::Ready => ApiError::not_ready(format!(
+                "deployment {deployment_id} is {phase}, not READY yet"
+            )),
             NotServing::Phase {
                 deployment_id,
                 phase: Phase::Draining,
-            } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "DRAINING",
-                format!("deployment {deployment_id} is DRAINING and takes no new requests"),
-            )
-            .with_retry_after(RETRY_AFTER_NOT_READY),
+            } => ApiError::draining_because(format!(
+                "deployment {deployment_id} is DRAINING and takes no new requests"
+            )),
             NotServing::Phase {
                 deployment_id,
                 phase,

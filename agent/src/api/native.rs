@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::validation::{self as rules, check_enum, check_model_id, RuleViolation, MODEL_TYPES};
 
 /// Interval of SSE keep-alive comments, so proxies keep idle streams open.
-pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET /v1/deployments`.
 pub async fn list(_: ApiKey, State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
@@ -115,8 +115,8 @@ pub async fn delete(
 pub struct GenerateBody {
     pub prompts: Vec<String>,
     /// `prompt` was an array: answer with an array.
-    pub prompt_was_array: bool,
-    pub overrides: spec_fields::GenerationOverrides,
+    pub(crate) prompt_was_array: bool,
+    pub(crate) overrides: spec_fields::GenerationOverrides,
     /// `stream` as given; absent, `Accept: text/event-stream` decides.
     pub stream: Option<bool>,
     /// `parameters.logprobs`: report each token's logprob with this many alternatives.
@@ -216,7 +216,7 @@ impl GenerateBody {
 }
 
 /// The native result object; `logprobs` and `promptLogprobs` only when asked for.
-pub fn result_json(result: &Completion, tokenizer: &Tokenizer) -> Value {
+pub(crate) fn result_json(result: &Completion, tokenizer: &Tokenizer) -> Value {
     let mut body = json!({
         "text": result.text,
         "tokens": result.tokens,

@@ -12,7 +12,7 @@ use axum::response::Response;
 use crate::error::ErrorCode;
 
 /// Header carrying the request id, taken from the client when given, else generated.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 #[derive(Default, Debug)]
 struct Fields {
@@ -59,7 +59,7 @@ fn is_acceptable_request_id(id: &str) -> bool {
 }
 
 /// The middleware.
-pub async fn log_request(mut request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request
         .headers()

@@ -1,15 +1,15 @@
 //! Every route of every surface, with the layers they share (body limit, request log).
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 use crate::api::body_deadline::BodyDeadline;
-use crate::api::{self, health, kore, lucidworks, native, openai};
+use crate::api::{self, health, kore, lucidworks, native, openai, store};
 use crate::app_state::SharedState;
 
 /// Every route of every surface.
-pub fn router(state: SharedState) -> Router {
+pub(crate) fn router(state: SharedState) -> Router {
     let body_limit = state.config.body_limit_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -41,6 +41,16 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/deployments/{id}/generate", post(native::generate))
         .merge(openai::routes())
+        .route("/v1/store/models", get(store::list))
+        .route(
+            "/v1/store/models/{model_id}",
+            get(store::get).delete(store::evict),
+        )
+        .route("/v1/store/models/{model_id}/pull", post(store::pull))
+        .route(
+            "/v1/store/models/{model_id}/pin",
+            put(store::pin).delete(store::unpin),
+        )
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

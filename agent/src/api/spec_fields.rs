@@ -14,13 +14,13 @@ use crate::validation::{
 
 /// Whether absent hyperParameters are an error (Kore) or take defaults (Lucidworks).
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Presence {
+pub(crate) enum Presence {
     Required,
     Defaulted,
 }
 
 /// temperature, maxTokens, topP, topK, stopSequence.
-pub fn generation_params(
+pub(crate) fn generation_params(
     obj: &JsonObject<'_>,
     presence: Presence,
 ) -> Result<GenerationParams, ApiError> {
@@ -70,7 +70,7 @@ pub fn generation_params(
 
 /// Overrides a generate request may give; each within the deploy ranges.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct GenerationOverrides {
+pub(crate) struct GenerationOverrides {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
@@ -80,7 +80,7 @@ pub struct GenerationOverrides {
 }
 
 /// The keys of [`generation_params`] (all optional) plus `seed`.
-pub fn generation_overrides(obj: &JsonObject<'_>) -> Result<GenerationOverrides, ApiError> {
+pub(crate) fn generation_overrides(obj: &JsonObject<'_>) -> Result<GenerationOverrides, ApiError> {
     let temperature = obj
         .number("temperature")?
         .map(|t| rules::TEMPERATURE.check(&obj.path_of("temperature"), t))
@@ -217,7 +217,9 @@ pub fn device_type(obj: &JsonObject<'_>, catalog: &DeviceCatalog) -> Result<Stri
 
 /// `optimizationType` and `quantizationType` read from `obj` (the Kore `optimizationInfo`
 /// object, or the flat Lucidworks config).
-pub fn optimization(obj: Option<&JsonObject<'_>>) -> Result<(BackendKind, Quantization), ApiError> {
+pub(crate) fn optimization(
+    obj: Option<&JsonObject<'_>>,
+) -> Result<(BackendKind, Quantization), ApiError> {
     let read = |key: &str| -> Result<(String, Option<String>), ApiError> {
         match obj {
             Some(o) => Ok((o.path_of(key), o.string(key)?.map(str::to_owned))),
@@ -260,7 +262,7 @@ pub fn optimization(obj: Option<&JsonObject<'_>>) -> Result<(BackendKind, Quanti
 }
 
 /// `isDeployedPreviously`, also under the documented typo `isDeployedPreviouly`.
-pub fn reuse_cached_artifacts(obj: &JsonObject<'_>) -> Result<bool, ApiError> {
+pub(crate) fn reuse_cached_artifacts(obj: &JsonObject<'_>) -> Result<bool, ApiError> {
     match obj.value_any(&["isDeployedPreviously", "isDeployedPreviouly"]) {
         Some((key, value)) => crate::api::body::as_bool(&obj.path_of(key), value),
         None => Ok(false),

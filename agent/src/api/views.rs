@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::deployment::phase::{lucidworks_state, Failure};
+use crate::deployment::phase::{lucidworks_state, Failure, Phase};
 use crate::deployment::record::{Deployment, DockJob, JobAction, JobStatus};
 use crate::deployment::registry::Snapshot;
 use crate::deployment::spec::{BackendKind, DeploymentSpec, Quantization};
@@ -11,6 +11,16 @@ fn failure_json(failure: Option<&Failure>) -> Value {
     match failure {
         Some(f) => json!({"code": f.code, "message": f.message, "phase": f.phase}),
         None => Value::Null,
+    }
+}
+
+/// `download: {bytesDone, bytesTotal, filesDone, filesTotal, bytesPerSecond}` while the
+/// deployment is FETCHING from the Hub, else null (docs/api.md § Deployment status).
+fn download_json(phase: Option<Phase>, model_id: &str) -> Value {
+    match phase {
+        Some(Phase::Fetching) => crate::store::progress::current(model_id)
+            .map_or(Value::Null, |progress| json!(progress)),
+        _ => Value::Null,
     }
 }
 
@@ -29,13 +39,16 @@ fn status_str(status: JobStatus) -> &'static str {
     }
 }
 
+/// The `jobType` of every dock-status job: the agent runs model jobs only.
+const JOB_TYPE: &str = "MODELS";
+
 /// The 202 answer to a Kore deploy or undeploy.
-pub fn kore_accepted(job: &DockJob) -> Value {
+pub(crate) fn kore_accepted(job: &DockJob) -> Value {
     json!({
         "dockStatusId": job.id,
         "dock-statusId": job.id,
         "modelId": job.model_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "deploymentId": job.deployment_id,
@@ -56,11 +69,12 @@ pub fn dock_status(job: &DockJob, deployment: Option<&Deployment>) -> Value {
         "dock-statusId": job.id,
         "modelId": job.model_id,
         "deploymentId": job.deployment_id,
-        "jobType": "MODELS",
+        "jobType": JOB_TYPE,
         "action": action_str(job.action),
         "status": status_str(job.status),
         "phase": phase,
         "progress": phase.map_or(0, |p| if job.status == JobStatus::InProgress { p.progress().min(99) } else { 100 }),
+        "download": download_json(phase, &job.model_id),
         "error": error,
         "createdAt": job.created_at,
         "updatedAt": job.updated_at,
@@ -95,7 +109,7 @@ fn hyper_parameters(spec: &DeploymentSpec) -> Value {
 
 /// A Lucidworks deployment object. Deployments made through another surface get a config
 /// synthesised from their spec.
-pub fn lucidworks_deployment(record: &Deployment) -> Value {
+pub(crate) fn lucidworks_deployment(record: &Deployment) -> Value {
     let spec = &record.spec;
     let (region, config, created_by) = match &record.lucidworks {
         Some(origin) => (
@@ -126,12 +140,13 @@ pub fn lucidworks_deployment(record: &Deployment) -> Value {
         "deployedAt": record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "createdBy": created_by,
         "phase": record.phase,
+        "download": download_json(Some(record.phase), &spec.model_id),
         "error": failure_json(record.failure.as_ref()),
     })
 }
 
 /// The native full status.
-pub fn native_deployment(snapshot: &Snapshot) -> Value {
+pub(crate) fn native_deployment(snapshot: &Snapshot) -> Value {
     let record = &snapshot.record;
     let spec = &record.spec;
     let serving = snapshot.serving.as_ref();
@@ -151,6 +166,7 @@ pub fn native_deployment(snapshot: &Snapshot) -> Value {
         "phase": record.phase,
         "desired": record.desired,
         "progress": record.phase.progress(),
+        "download": download_json(Some(record.phase), &spec.model_id),
         "lastError": failure_json(record.failure.as_ref()),
         "deviceType": spec.device_type,
         "backend": serving.map_or_else(

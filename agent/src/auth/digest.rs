@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 /// The SHA-256 digest of one secret.
-pub type SecretDigest = [u8; 32];
+pub(crate) type SecretDigest = [u8; 32];
 
 /// Hashes a secret as presented or configured.
 pub fn sha256(secret: &str) -> SecretDigest {
@@ -13,7 +13,7 @@ pub fn sha256(secret: &str) -> SecretDigest {
 }
 
 /// Parses a configured hex digest (either case); `None` when it is not 64 hex characters.
-pub fn parse_hex_digest(hex_digest: &str) -> Option<SecretDigest> {
+pub(crate) fn parse_hex_digest(hex_digest: &str) -> Option<SecretDigest> {
     let bytes = hex::decode(hex_digest.trim()).ok()?;
     bytes.try_into().ok()
 }

@@ -21,6 +21,8 @@ pub enum AuthError {
     Expired,
     #[error("the bearer token lacks the scope `{required}` this route requires: use a token granted `{required}`")]
     MissingScope { required: String },
+    #[error("this credential is not bound to the customer in the path")]
+    OtherCustomer,
 }
 
 impl AuthError {
@@ -30,16 +32,16 @@ impl AuthError {
             AuthError::Missing => "UNAUTHENTICATED",
             AuthError::Invalid => "INVALID_CREDENTIALS",
             AuthError::Expired => "TOKEN_EXPIRED",
-            AuthError::MissingScope { .. } => "INSUFFICIENT_SCOPE",
+            AuthError::MissingScope { .. } | AuthError::OtherCustomer => "INSUFFICIENT_SCOPE",
         }
     }
 
     /// The HTTP status: 401 for absent or unusable credentials, 403 for a valid token
-    /// without the route's scope.
+    /// without the route's scope or bound to other customers.
     pub fn status(&self) -> u16 {
         match self {
             AuthError::Missing | AuthError::Invalid | AuthError::Expired => 401,
-            AuthError::MissingScope { .. } => 403,
+            AuthError::MissingScope { .. } | AuthError::OtherCustomer => 403,
         }
     }
 }

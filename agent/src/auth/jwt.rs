@@ -16,7 +16,7 @@ use super::error::{AuthConfigError, AuthError};
 pub const EXP_LEEWAY_SECS: u64 = 60;
 
 /// Verifies tokens signed by the configured key.
-pub struct JwtVerifier {
+pub(crate) struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
 }
@@ -54,7 +54,7 @@ impl ScopeClaim {
 }
 
 /// A token that passed verification.
-pub struct VerifiedToken {
+pub(crate) struct VerifiedToken {
     pub subject: Option<String>,
     pub scopes: Vec<String>,
     /// `customers` claim; absent, every customer.
@@ -120,6 +120,6 @@ impl JwtVerifier {
 
 /// A JWT has three dot-separated parts; static tokens are matched first, so this only
 /// decides whether an unknown token is worth verifying as a JWT.
-pub fn looks_like_jwt(token: &str) -> bool {
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }

@@ -99,7 +99,7 @@ pub struct Principal {
 
 impl Principal {
     /// Whether the credential may act for `customer`.
-    pub fn acts_for(&self, customer: &str) -> bool {
+    pub(crate) fn acts_for(&self, customer: &str) -> bool {
         self.customers
             .as_ref()
             .is_none_or(|bound| bound.iter().any(|c| c == customer))
@@ -191,7 +191,7 @@ impl Authenticator {
     }
 
     /// Checks the value of the `x-api-key` header (`None` when the header is absent).
-    pub fn check_api_key(&self, presented: Option<&str>) -> Result<(), AuthError> {
+    pub(crate) fn check_api_key(&self, presented: Option<&str>) -> Result<(), AuthError> {
         let presented = presented.map(str::trim).filter(|key| !key.is_empty());
         let presented = presented.ok_or(AuthError::Missing)?;
         match digest::find(&self.api_keys, presented) {
@@ -257,7 +257,7 @@ impl Authenticator {
 /// Longest JWT `sub` kept as a principal's subject (bytes). It is stored as the Lucidworks
 /// `createdBy` and logged, so a token cannot make every record and log line carry an
 /// arbitrarily long claim (docs/api.md, limits).
-pub const SUBJECT_MAX_BYTES: usize = 128;
+pub(crate) const SUBJECT_MAX_BYTES: usize = 128;
 
 /// `subject` cut to [`SUBJECT_MAX_BYTES`] on a character boundary.
 fn bounded_subject(mut subject: String) -> String {

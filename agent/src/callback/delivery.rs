@@ -32,7 +32,7 @@ impl Default for CallbackPolicy {
 
 /// The result of one POST.
 #[derive(Debug)]
-pub enum AttemptOutcome {
+pub(crate) enum AttemptOutcome {
     Delivered,
     /// Worth retrying: no connection, timeout, 408, 429 or 5xx.
     Transient(String),
@@ -60,7 +60,7 @@ pub fn attempt(agent: &ureq::Agent, url: &str, body: &[u8], attempt: u32) -> Att
 /// The wait before attempt `next_attempt` (2, 3, ...): `initial × 2^(n-2)`, capped, then
 /// scaled by a factor in [0.5, 1) so many agents recovering from the same outage do not
 /// retry in lockstep.
-pub fn backoff(policy: &CallbackPolicy, next_attempt: u32, jitter_seed: u64) -> Duration {
+pub(crate) fn backoff(policy: &CallbackPolicy, next_attempt: u32, jitter_seed: u64) -> Duration {
     let doublings = next_attempt.saturating_sub(2).min(20);
     let base = policy
         .initial_backoff

@@ -12,7 +12,7 @@ use crate::runtime_backend::{candle_target, ct2_device};
 
 /// Where a replica's weights and caches will live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplicaHost {
+pub(crate) enum ReplicaHost {
     Cpu,
     /// A GPU of this compute capability (the device class's).
     Gpu(ComputeCapability),
@@ -21,7 +21,7 @@ pub enum ReplicaHost {
 /// The estimate for `checkpoint` deployed as `spec` on `host`. Without a checkpoint (not
 /// on disk yet, or a directory that does not open as one) nothing is known here; the load
 /// reports what is wrong with it.
-pub fn estimate(
+pub(crate) fn estimate(
     checkpoint: Option<&Checkpoint>,
     spec: &DeploymentSpec,
     host: ReplicaHost,

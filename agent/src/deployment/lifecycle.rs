@@ -1,5 +1,5 @@
 //! Drives a deployment through its phases (`docs/api.md` § Lifecycle):
-//! PENDING → CHECKING_DEVICE → FETCHING → [CONVERTING] → LOADING → WARMING → READY, any step
+//! PENDING → CHECKING_DEVICE → FETCHING → \[CONVERTING\] → LOADING → WARMING → READY, any step
 //! → FAILED; and READY → DRAINING → UNDEPLOYED. Each step is recorded in the registry
 //! (durably) before the next begins; an undeploy accepted meanwhile stops the deploy at
 //! its next step.
@@ -16,12 +16,13 @@ use super::registry::{Cancelled, Registry};
 use super::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{
     AdmissionPolicy, AdmissionRequest, DeviceCatalog, GpuExecution, GpuInventory, Placement,
+    NVML_UNAVAILABLE,
 };
 use crate::host_paths::HostPaths;
 use crate::instance::HostInstance;
 use crate::model_source::{ModelSources, SourceError};
 use crate::runtime_backend::RuntimeBackend;
-use crate::serving::{LoadProgress, LoadStep, ResolvedModel, ServingHandle};
+use crate::serving::{LoadFailure, LoadProgress, LoadStep, ResolvedModel, ServingHandle};
 
 /// Everything a deploy needs from the host.
 pub struct Lifecycle {
@@ -30,11 +31,11 @@ pub struct Lifecycle {
     pub inventory: Arc<GpuInventory>,
     pub catalog: Arc<DeviceCatalog>,
     pub policy: AdmissionPolicy,
-    pub sources: ModelSources,
+    pub(crate) sources: ModelSources,
     /// Replaced in failure messages callers see (the log keeps them).
-    pub host_paths: HostPaths,
+    pub(crate) host_paths: HostPaths,
     /// How long an undeploy waits for in-flight requests.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     /// This host's instance type, when known: a GPU class must name it.
     pub instance: Arc<HostInstance>,
 }
@@ -68,7 +69,7 @@ fn failed(code: &str, message: impl Into<String>, phase: Phase) -> Stop {
 
 impl Lifecycle {
     /// Runs the deploy of deployment `id` in the background.
-    pub fn spawn_deploy(self: &Arc<Self>, id: String) {
+    pub(crate) fn spawn_deploy(self: &Arc<Self>, id: String) {
         let this = Arc::clone(self);
         tokio::spawn(async move { this.deploy(&id, false).await });
     }
@@ -78,7 +79,7 @@ impl Lifecycle {
     /// reused even if the deploy did not ask to (`isDeployedPreviously: false` says the
     /// caller had no artifacts to offer, not that the agent's own are suspect): a restart
     /// should not redo a conversion that is still valid.
-    pub fn spawn_resume(self: &Arc<Self>, id: String) {
+    pub(crate) fn spawn_resume(self: &Arc<Self>, id: String) {
         let this = Arc::clone(self);
         tokio::spawn(async move { this.deploy(&id, true).await });
     }
@@ -149,8 +150,13 @@ impl Lifecycle {
             BackendKind::Candle => Phase::Loading,
         };
         self.registry.advance(id, first_load_phase)?;
-        let checkpoint =
-            checkpoint.map_err(|e| failed("MODEL_LOAD_FAILED", e.to_string(), first_load_phase))?;
+        let checkpoint = checkpoint.map_err(|e| {
+            failed(
+                LoadFailure::MODEL_LOAD_FAILED,
+                e.to_string(),
+                first_load_phase,
+            )
+        })?;
         let backend = Arc::clone(&self.backend);
         let progress = PhaseReporter {
             registry: Arc::clone(&self.registry),
@@ -163,7 +169,7 @@ impl Lifecycle {
         .await
         .map_err(|e| {
             failed(
-                "MODEL_LOAD_FAILED",
+                LoadFailure::MODEL_LOAD_FAILED,
                 format!("the load task panicked: {e}"),
                 first_load_phase,
             )
@@ -206,7 +212,7 @@ impl Lifecycle {
             .await
             .map_err(|e| {
                 failed(
-                    "NVML_UNAVAILABLE",
+                    NVML_UNAVAILABLE,
                     format!("the NVML scan panicked: {e}"),
                     phase,
                 )
@@ -233,18 +239,32 @@ impl Lifecycle {
         let sources = self.sources.clone();
         let model_id = spec.model_id.clone();
         let download = tokio::task::spawn_blocking(move || sources.fetch(&model_id, &source));
+        tokio::pin!(download);
         let mut cancel = self.registry.cancellation(id).ok_or(Stop::Cancelled)?;
-        tokio::select! {
-            fetched = download => fetched
-                .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
-                .map_err(|e| source_failed(&e)),
-            _ = cancel.wait_for(|cancelled| *cancelled) => Err(Stop::Cancelled),
+        // The status callback hears of the download's progress at most once a second.
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_reported = None;
+        loop {
+            tokio::select! {
+                fetched = &mut download => return fetched
+                    .map_err(|e| failed("MODEL_FETCH_FAILED", format!("the fetch task panicked: {e}"), Phase::Fetching))?
+                    .map_err(|e| source_failed(&e)),
+                _ = cancel.wait_for(|cancelled| *cancelled) => return Err(Stop::Cancelled),
+                _ = ticker.tick() => {
+                    let now = crate::store::progress::current(&spec.model_id);
+                    if let Some(view) = now.filter(|v| last_reported.as_ref() != Some(v)) {
+                        self.registry.announce_download(id, &view);
+                        last_reported = Some(view);
+                    }
+                }
+            }
         }
     }
 
     /// Finishes an accepted undeploy: drains the handle if there was one, unless the deploy
     /// task is still running (it finishes the undeploy itself when it next checks in).
-    pub fn spawn_undeploy(
+    pub(crate) fn spawn_undeploy(
         self: &Arc<Self>,
         id: String,
         handle: Option<Arc<ServingHandle>>,

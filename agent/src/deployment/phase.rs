@@ -49,7 +49,7 @@ impl Phase {
     }
 
     /// On the way to READY.
-    pub fn is_deploying(self) -> bool {
+    pub(crate) fn is_deploying(self) -> bool {
         matches!(
             self,
             Phase::Pending
@@ -62,7 +62,7 @@ impl Phase {
     }
 
     /// Nothing more will happen without a new request.
-    pub fn is_final(self) -> bool {
+    pub(crate) fn is_final(self) -> bool {
         matches!(self, Phase::Failed | Phase::Undeployed)
     }
 
@@ -109,7 +109,7 @@ pub enum Desired {
 }
 
 /// Lucidworks `state`.
-pub fn lucidworks_state(desired: Desired, phase: Phase) -> &'static str {
+pub(crate) fn lucidworks_state(desired: Desired, phase: Phase) -> &'static str {
     match (desired, phase) {
         (Desired::Serving, Phase::Ready) => "DEPLOYED",
         (Desired::Serving, Phase::Failed) => "DEPLOY_FAILED",

@@ -7,10 +7,10 @@ use super::phase::{Desired, Failure, Phase};
 use super::spec::DeploymentSpec;
 
 /// State-store kinds.
-pub const DEPLOYMENTS: &str = "deployments";
-pub const JOBS: &str = "jobs";
+pub(crate) const DEPLOYMENTS: &str = "deployments";
+pub(crate) const JOBS: &str = "jobs";
 /// Every deployment id starts with this; no modelId may (docs/api.md § Common rules).
-pub const DEPLOYMENT_ID_PREFIX: &str = "dep-";
+pub(crate) const DEPLOYMENT_ID_PREFIX: &str = "dep-";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -22,8 +22,8 @@ pub struct Deployment {
     pub phase: Phase,
     /// The last failure; kept after a redeploy attempt for diagnosis until READY.
     pub failure: Option<Failure>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
     /// Set when created through the Lucidworks surface.
     pub lucidworks: Option<LucidworksOrigin>,
 }
@@ -32,11 +32,11 @@ pub struct Deployment {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LucidworksOrigin {
-    pub customer_id: String,
+    pub(crate) customer_id: String,
     pub region: String,
     /// The `config` blob, verbatim.
     pub config: serde_json::Value,
-    pub created_by: String,
+    pub(crate) created_by: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,23 +60,28 @@ pub enum JobStatus {
 pub struct DockJob {
     /// `ds-<uuid>`.
     pub id: String,
-    pub model_id: String,
-    pub deployment_id: String,
+    pub(crate) model_id: String,
+    pub(crate) deployment_id: String,
     pub action: JobAction,
     pub status: JobStatus,
     /// The deployment's phase when the job ended (while in progress, the live phase is shown).
-    pub final_phase: Option<Phase>,
+    pub(crate) final_phase: Option<Phase>,
     pub failure: Option<Failure>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 /// A fresh deployment id, `dep-<uuid>`.
-pub fn new_deployment_id() -> String {
+pub(crate) fn new_deployment_id() -> String {
     format!("{DEPLOYMENT_ID_PREFIX}{}", uuid::Uuid::new_v4())
 }
 
+/// Whether `key` has the deployment-id form, `dep-…` (docs/api.md § Common rules).
+pub(crate) fn is_deployment_id_form(key: &str) -> bool {
+    key.starts_with(DEPLOYMENT_ID_PREFIX)
+}
+
 /// A fresh id with a prefix: `ds-…`.
-pub fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4())
 }

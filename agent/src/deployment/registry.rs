@@ -13,8 +13,8 @@ use tokio::sync::watch;
 
 use super::phase::{Desired, Failure, Phase};
 use super::record::{
-    new_deployment_id, new_id, Deployment, DockJob, JobAction, JobStatus, LucidworksOrigin,
-    DEPLOYMENTS, DEPLOYMENT_ID_PREFIX, JOBS,
+    is_deployment_id_form, new_deployment_id, new_id, Deployment, DockJob, JobAction, JobStatus,
+    LucidworksOrigin, DEPLOYMENTS, JOBS,
 };
 use super::spec::DeploymentSpec;
 use crate::callback::{CallbackStats, StatusCallback};
@@ -60,13 +60,13 @@ pub struct Snapshot {
 }
 
 /// What an accepted undeploy leaves to the lifecycle.
-pub struct UndeployStart {
+pub(crate) struct UndeployStart {
     pub record: Deployment,
     pub job: DockJob,
     /// The serving handle to drain, when the deployment was READY.
     pub handle: Option<Arc<ServingHandle>>,
     /// A deploy task is still running; it finishes the undeploy when it next checks in.
-    pub deploy_running: bool,
+    pub(crate) deploy_running: bool,
 }
 
 /// Why a deployment cannot take generate requests.
@@ -148,11 +148,6 @@ impl Entries {
     }
 }
 
-/// Whether `key` has the deployment-id form, `dep-…` (docs/api.md § Common rules).
-pub fn is_deployment_id_form(key: &str) -> bool {
-    key.starts_with(DEPLOYMENT_ID_PREFIX)
-}
-
 pub struct Registry {
     entries: Mutex<Entries>,
     store: StateStore,
@@ -166,7 +161,7 @@ pub struct Restored {
     /// Deployments that were READY or in progress: redeploy these.
     pub redeploy: Vec<String>,
     /// Undeploys interrupted by the restart, now completed (nothing was loaded any more).
-    pub completed_undeploys: Vec<String>,
+    pub(crate) completed_undeploys: Vec<String>,
     /// Records that were JSON but not a deployment or job (e.g. from an incompatible
     /// version), set aside rather than failing the whole restore.
     pub quarantined: Vec<QuarantinedFile>,
@@ -313,13 +308,13 @@ impl Registry {
 
     /// Accepts an undeploy of the deployment `key` (id or modelId, by its form) names:
     /// DRAINING, durably.
-    pub fn request_undeploy(&self, key: &str) -> Result<UndeployStart, RegistryError> {
+    pub(crate) fn request_undeploy(&self, key: &str) -> Result<UndeployStart, RegistryError> {
         self.undeploy_found(key, |entries| entries.find_id(key))
     }
 
     /// Accepts an undeploy of the newest deployment of `model_id` (routes whose path
     /// names a modelId, never a deployment id).
-    pub fn request_undeploy_of_model(
+    pub(crate) fn request_undeploy_of_model(
         &self,
         model_id: &str,
     ) -> Result<UndeployStart, RegistryError> {
@@ -383,7 +378,7 @@ impl Registry {
 
     /// Moves a deploy forward to `phase`; a step to the current or an earlier phase is
     /// ignored. `Cancelled` once an undeploy has been accepted.
-    pub fn advance(&self, id: &str, phase: Phase) -> Result<(), Cancelled> {
+    pub(crate) fn advance(&self, id: &str, phase: Phase) -> Result<(), Cancelled> {
         let mut entries = self.lock();
         let entry = entries.deployments.get_mut(id).ok_or(Cancelled)?;
         if entry.record.desired == Desired::Removed {
@@ -446,7 +441,7 @@ impl Registry {
     }
 
     /// The undeploy finished: UNDEPLOYED.
-    pub fn finish_undeploy(&self, id: &str) {
+    pub(crate) fn finish_undeploy(&self, id: &str) {
         let mut entries = self.lock();
         let Some(entry) = entries.deployments.get_mut(id) else {
             return;
@@ -530,9 +525,27 @@ impl Registry {
         }));
     }
 
+    /// Tells the status callback how far deployment `id`'s download has got (the lifecycle
+    /// calls this at most once a second while FETCHING; docs/models.md § The model store).
+    pub fn announce_download(&self, id: &str, download: &crate::store::progress::ProgressView) {
+        let Some(record) = self.lock().deployments.get(id).map(|e| e.record.clone()) else {
+            return;
+        };
+        let callback = self.callback.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(callback) = callback.as_ref() {
+            callback.send(serde_json::json!({
+                "deploymentId": record.id,
+                "modelId": record.spec.model_id,
+                "phase": record.phase,
+                "download": download,
+                "at": chrono::Utc::now(),
+            }));
+        }
+    }
+
     /// Stops the status callback, giving queued events up to `grace` to be delivered.
     /// Blocking. Phase changes after this are logged only.
-    pub fn close_callback(&self, grace: std::time::Duration) -> CallbackStats {
+    pub(crate) fn close_callback(&self, grace: std::time::Duration) -> CallbackStats {
         let callback = self
             .callback
             .lock()
@@ -563,7 +576,11 @@ impl Registry {
     }
 
     /// [`lookup`](Self::lookup) among the deployments `keep` accepts (a customer's own).
-    pub fn lookup_where(&self, key: &str, keep: impl Fn(&Deployment) -> bool) -> Option<Snapshot> {
+    pub(crate) fn lookup_where(
+        &self,
+        key: &str,
+        keep: impl Fn(&Deployment) -> bool,
+    ) -> Option<Snapshot> {
         let found = self.lock().find_where(key, keep).map(parts);
         found.map(snapshot)
     }

@@ -73,7 +73,7 @@ pub enum Quantization {
 impl Quantization {
     /// The CTranslate2 compute type a deploy asks for: `""` means the seed's fast path,
     /// int8 weights with float16 activations.
-    pub fn ct2_requested(self) -> ComputeType {
+    pub(crate) fn ct2_requested(self) -> ComputeType {
         match self {
             Quantization::NoQuantization => ComputeType::Float32,
             Quantization::Default | Quantization::Int8Float16 => ComputeType::Int8Float16,
@@ -84,7 +84,7 @@ impl Quantization {
 /// Kore `?modelType=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub enum ModelType {
+pub(crate) enum ModelType {
     OpenSource,
     FineTune,
 }
@@ -92,11 +92,11 @@ pub enum ModelType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
-    pub model_id: String,
+    pub(crate) model_id: String,
     pub name: String,
-    pub model_type: ModelType,
+    pub(crate) model_type: ModelType,
     /// Reuse downloaded weights and converted models when still valid.
-    pub reuse_cached_artifacts: bool,
+    pub(crate) reuse_cached_artifacts: bool,
     pub generation: GenerationParams,
     pub scaling: Scaling,
     pub device_type: String,

@@ -19,19 +19,19 @@ pub struct MemoryNeed {
 
 impl MemoryNeed {
     /// Nothing known yet (the checkpoint is not on disk, or does not open as a model).
-    pub const UNKNOWN: MemoryNeed = MemoryNeed {
+    pub(crate) const UNKNOWN: MemoryNeed = MemoryNeed {
         weights_bytes: 0,
         kv_bytes_per_slot: 0,
     };
 
     /// KV cache for `max_batch_size` slots.
-    pub fn kv_cache_bytes(&self, max_batch_size: u32) -> u64 {
+    pub(crate) fn kv_cache_bytes(&self, max_batch_size: u32) -> u64 {
         self.kv_bytes_per_slot
             .saturating_mul(u64::from(max_batch_size))
     }
 
     /// Weights plus KV cache for `max_batch_size` slots.
-    pub fn per_replica_bytes(&self, max_batch_size: u32) -> u64 {
+    pub(crate) fn per_replica_bytes(&self, max_batch_size: u32) -> u64 {
         self.weights_bytes
             .saturating_add(self.kv_cache_bytes(max_batch_size))
     }
@@ -58,7 +58,7 @@ pub enum GpuExecution {
 }
 
 impl GpuExecution {
-    pub fn resolve(execution: Execution, cuda_compiled: bool) -> Self {
+    pub(crate) fn resolve(execution: Execution, cuda_compiled: bool) -> Self {
         match (execution, cuda_compiled) {
             (Execution::Cpu, _) => GpuExecution::Cpu,
             (Execution::Auto, true) => GpuExecution::Cuda,
@@ -113,12 +113,18 @@ pub enum AdmissionError {
     },
 }
 
+/// The code of a host that is not the device class asked for: the GPUs, or the instance
+/// type (`crate::instance`).
+pub const DEVICE_MISMATCH: &str = "DEVICE_MISMATCH";
+/// The code of a GPU deploy on a host whose GPUs cannot be read (NVML absent or failing).
+pub const NVML_UNAVAILABLE: &str = "NVML_UNAVAILABLE";
+
 impl AdmissionError {
     pub fn code(&self) -> &'static str {
         match self {
             AdmissionError::CudaNotCompiled { .. } => "CUDA_NOT_COMPILED",
-            AdmissionError::NvmlUnavailable { .. } => "NVML_UNAVAILABLE",
-            AdmissionError::DeviceMismatch { .. } => "DEVICE_MISMATCH",
+            AdmissionError::NvmlUnavailable { .. } => NVML_UNAVAILABLE,
+            AdmissionError::DeviceMismatch { .. } => DEVICE_MISMATCH,
             AdmissionError::InsufficientGpuMemory { .. } => "INSUFFICIENT_GPU_MEMORY",
         }
     }
@@ -129,12 +135,12 @@ impl AdmissionError {
 pub struct AdmissionPolicy {
     pub execution: GpuExecution,
     /// Kept free on each GPU for the CUDA context and workspace.
-    pub reserve_bytes: u64,
+    pub(crate) reserve_bytes: u64,
 }
 
 impl AdmissionPolicy {
     /// The policy of this binary under `config`.
-    pub fn from_config(config: &GpuConfig) -> Self {
+    pub(crate) fn from_config(config: &GpuConfig) -> Self {
         Self::for_build(config, CUDA_COMPILED)
     }
 

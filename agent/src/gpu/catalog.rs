@@ -41,7 +41,7 @@ pub struct GpuRequirement {
 
 impl GpuRequirement {
     /// Whether `total_mib` is within the tolerance of the class's memory.
-    pub fn memory_matches(&self, total_mib: u64) -> bool {
+    pub(crate) fn memory_matches(&self, total_mib: u64) -> bool {
         let difference = total_mib.abs_diff(self.memory_mib);
         u128::from(difference) * 100
             <= u128::from(self.memory_mib) * u128::from(self.memory_tolerance_percent)
@@ -156,7 +156,7 @@ impl DeviceCatalog {
         )
     }
 
-    pub fn from_file(path: &Path, allow_cpu: bool) -> Result<Self, CatalogError> {
+    pub(crate) fn from_file(path: &Path, allow_cpu: bool) -> Result<Self, CatalogError> {
         let text = fs::read_to_string(path).map_err(|source| CatalogError::Read {
             path: path.to_owned(),
             source,

@@ -10,7 +10,7 @@ use thiserror::Error;
 pub const MIB: u64 = 1 << 20;
 
 /// Whole MiB in `bytes`, rounded down.
-pub fn mib(bytes: u64) -> u64 {
+pub(crate) fn mib(bytes: u64) -> u64 {
     bytes / MIB
 }
 
@@ -99,7 +99,7 @@ pub struct CudaDriverVersion {
 
 impl CudaDriverVersion {
     /// From NVML's encoding, 1000 × major + 10 × minor (12040 is 12.4).
-    pub fn from_nvml(encoded: i32) -> Option<Self> {
+    pub(crate) fn from_nvml(encoded: i32) -> Option<Self> {
         let encoded = u32::try_from(encoded).ok().filter(|v| *v > 0)?;
         Some(CudaDriverVersion {
             major: encoded / 1000,
@@ -148,7 +148,7 @@ impl InventoryState {
 /// GPUs grouped by model as messages show them: "4× Tesla T4 (15360 MiB)", groups joined
 /// with " + " in index order, or "no GPUs". With `show_capability`, each group also names
 /// its compute capability.
-pub fn describe_gpus(gpus: &[Gpu], show_capability: bool) -> String {
+pub(crate) fn describe_gpus(gpus: &[Gpu], show_capability: bool) -> String {
     describe_groups(gpus.iter().map(|gpu| {
         let total = mib(gpu.memory.total_bytes);
         let detail = if show_capability {
@@ -161,7 +161,7 @@ pub fn describe_gpus(gpus: &[Gpu], show_capability: bool) -> String {
 }
 
 /// Counts equal (name, detail) pairs, keeping first-seen order: "2× Tesla T4 (15360 MiB)".
-pub fn describe_groups<'a>(gpus: impl IntoIterator<Item = (&'a str, String)>) -> String {
+pub(crate) fn describe_groups<'a>(gpus: impl IntoIterator<Item = (&'a str, String)>) -> String {
     let mut groups: Vec<(&str, String, usize)> = Vec::new();
     for (name, detail) in gpus {
         match groups.iter_mut().find(|g| g.0 == name && g.1 == detail) {

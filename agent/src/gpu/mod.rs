@@ -17,6 +17,7 @@ mod view;
 
 pub use admission::{
     AdmissionError, AdmissionPolicy, AdmissionRequest, GpuExecution, MemoryNeed, CUDA_COMPILED,
+    DEVICE_MISMATCH, NVML_UNAVAILABLE,
 };
 pub use catalog::{
     CatalogError, ClassHardware, DeviceCatalog, DeviceClass, GpuRequirement, UnknownDeviceType,

@@ -80,7 +80,7 @@ impl Placement {
     }
 
     /// A GPU device class admitted with this per-GPU capacity.
-    pub fn on_gpus(
+    pub(crate) fn on_gpus(
         execution: ExecutionDevice,
         capacity: Vec<GpuCapacity>,
         max_replicas: u32,

@@ -59,7 +59,7 @@ pub fn remove(dir: &Path, file_name: &str) -> Result<(), StateError> {
 }
 
 /// Moves `from` to `to` (same filesystem) and syncs both directories.
-pub fn move_file(from: &Path, to: &Path) -> Result<(), StateError> {
+pub(crate) fn move_file(from: &Path, to: &Path) -> Result<(), StateError> {
     fs::rename(from, to).map_err(|err| StateError::io("move", from, err))?;
     for dir in [to.parent(), from.parent()].into_iter().flatten() {
         sync_dir(dir)?;
@@ -69,7 +69,7 @@ pub fn move_file(from: &Path, to: &Path) -> Result<(), StateError> {
 
 /// Creates `dir` (and missing parents) if needed; a directory created here is made
 /// durable by syncing its parent.
-pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), StateError> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -85,7 +85,7 @@ pub fn ensure_dir(dir: &Path) -> Result<(), StateError> {
 }
 
 /// Flushes a directory's entries (creations, renames, removals) to disk.
-pub fn sync_dir(dir: &Path) -> Result<(), StateError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StateError> {
     File::open(dir)
         .and_then(|handle| handle.sync_all())
         .map_err(|err| StateError::io("sync directory", dir, err))

@@ -15,7 +15,7 @@ const DOCUMENT_SUFFIX: &str = ".json";
 const MAX_ENCODED_ID: usize = 200;
 
 /// Accepts kinds chosen by the agent's own code ("deployments", "dock_status").
-pub fn check_kind(kind: &str) -> Result<(), StateError> {
+pub(crate) fn check_kind(kind: &str) -> Result<(), StateError> {
     let valid = !kind.is_empty()
         && kind.len() <= 64
         && kind != QUARANTINE_DIR
@@ -32,7 +32,7 @@ pub fn check_kind(kind: &str) -> Result<(), StateError> {
 }
 
 /// The document file name for `id`.
-pub fn document_name(id: &str) -> Result<String, StateError> {
+pub(crate) fn document_name(id: &str) -> Result<String, StateError> {
     if id.is_empty() {
         return Err(StateError::InvalidId {
             id: String::new(),
@@ -62,23 +62,23 @@ pub fn document_name(id: &str) -> Result<String, StateError> {
 }
 
 /// A unique temp name beside `document`; unique across threads and processes.
-pub fn temp_name(document: &str, sequence: u64) -> String {
+pub(crate) fn temp_name(document: &str, sequence: u64) -> String {
     format!(".{document}.tmp.{}.{sequence}", std::process::id())
 }
 
 /// Whether a directory entry is a temp file left by an interrupted write.
-pub fn is_temp(name: &str) -> bool {
+pub(crate) fn is_temp(name: &str) -> bool {
     name.starts_with('.')
 }
 
 /// Whether a directory entry is a stored document.
-pub fn is_document(name: &str) -> bool {
+pub(crate) fn is_document(name: &str) -> bool {
     !is_temp(name) && name.ends_with(DOCUMENT_SUFFIX)
 }
 
 /// The id a document file name stands for; `None` when the name is not one the store
 /// writes.
-pub fn id_of(name: &str) -> Option<String> {
+pub(crate) fn id_of(name: &str) -> Option<String> {
     let encoded = name.strip_suffix(DOCUMENT_SUFFIX)?;
     let mut bytes = Vec::with_capacity(encoded.len());
     let mut rest = encoded.as_bytes();

@@ -21,7 +21,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(20);
 
 /// Holds the lock for as long as it lives.
 #[derive(Debug)]
-pub struct DirLock {
+pub(crate) struct DirLock {
     _file: File,
 }
 

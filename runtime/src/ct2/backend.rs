@@ -52,7 +52,7 @@ pub struct Ct2Model {
 }
 
 impl Ct2Model {
-    /// Loads the converted directory `dir` (as written by [`super::convert`]).
+    /// Loads the converted directory `dir` (as written by [`super::convert()`]).
     pub fn load(
         dir: &Path,
         architecture: Architecture,

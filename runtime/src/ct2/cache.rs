@@ -84,14 +84,17 @@ impl ConversionCache {
         source: &Path,
         quantization: Quantization,
     ) -> Result<CachedConversion, CacheError> {
-        let entry = self.root.join(source_key(source, quantization)?);
+        let key = source_key(source, quantization)?;
+        let entry = self.root.join(&key);
         if entry.exists() {
             std::fs::remove_dir_all(&entry).map_err(|source| CacheError::Io {
                 path: entry.clone(),
                 source,
             })?;
         }
-        self.get_or_convert(source, quantization)
+        // The key is passed on: hashing every weight file again would double the work.
+        let architecture = Architecture::of_checkpoint(source)?;
+        self.get_or_convert_keyed(source, quantization, architecture, key)
     }
 
     /// The converted model of `source` with `quantization`, reused when a valid entry
@@ -103,6 +106,17 @@ impl ConversionCache {
     ) -> Result<CachedConversion, CacheError> {
         let architecture = Architecture::of_checkpoint(source)?;
         let key = source_key(source, quantization)?;
+        self.get_or_convert_keyed(source, quantization, architecture, key)
+    }
+
+    /// [`get_or_convert`](Self::get_or_convert) once `key` is known.
+    fn get_or_convert_keyed(
+        &self,
+        source: &Path,
+        quantization: Quantization,
+        architecture: Architecture,
+        key: String,
+    ) -> Result<CachedConversion, CacheError> {
         let entry = self.root.join(&key);
         let rebuilt_because = if entry.exists() {
             match verify(&entry, &key) {

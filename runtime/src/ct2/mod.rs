@@ -1,6 +1,6 @@
 //! The CTranslate2 side of the runtime (backend `ctranslate2`; `docs/ctranslate2.md`).
 //!
-//! - [`convert`]: Hugging Face checkpoint → CTranslate2 model directory, in Rust (no
+//! - [`convert()`]: Hugging Face checkpoint → CTranslate2 model directory, in Rust (no
 //!   Python at deploy time), byte-identical to CTranslate2's own converter.
 //! - [`ConversionCache`]: converted directories under the state dir, keyed by the
 //!   source's content hash and the quantization, checked by a manifest written last.

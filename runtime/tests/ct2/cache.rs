@@ -1,6 +1,7 @@
 //! The conversion cache reuses a valid converted model and rebuilds an invalid one.
 
-use crate::common::{fixtures, sha256_file, Scratch};
+use crate::common::{sha256_file, Scratch};
+use references::fixtures_dir;
 use runtime::ct2::{source_key, ConversionCache, Quantization};
 
 const GPT2_FLOAT32_MODEL_BIN: &str =
@@ -10,7 +11,7 @@ const GPT2_FLOAT32_MODEL_BIN: &str =
 fn second_request_for_the_same_source_and_quantization_is_a_cache_hit() {
     let state = Scratch::new("ct2-cache");
     let cache = ConversionCache::new(state.path());
-    let source = fixtures().join("gpt2-tiny");
+    let source = fixtures_dir().join("gpt2-tiny");
     let first = cache
         .get_or_convert(&source, Quantization::Float32)
         .unwrap();
@@ -32,7 +33,7 @@ fn second_request_for_the_same_source_and_quantization_is_a_cache_hit() {
 fn a_corrupted_model_file_is_detected_and_rebuilt() {
     let state = Scratch::new("ct2-cache-corrupt");
     let cache = ConversionCache::new(state.path());
-    let source = fixtures().join("gpt2-tiny");
+    let source = fixtures_dir().join("gpt2-tiny");
     let first = cache
         .get_or_convert(&source, Quantization::Float32)
         .unwrap();
@@ -61,7 +62,7 @@ fn a_corrupted_model_file_is_detected_and_rebuilt() {
 fn an_entry_without_its_manifest_is_a_partial_conversion_and_is_rebuilt() {
     let state = Scratch::new("ct2-cache-partial");
     let cache = ConversionCache::new(state.path());
-    let source = fixtures().join("t5-tiny");
+    let source = fixtures_dir().join("t5-tiny");
     let first = cache
         .get_or_convert(&source, Quantization::Int8Float16)
         .unwrap();
@@ -86,7 +87,7 @@ fn an_entry_without_its_manifest_is_a_partial_conversion_and_is_rebuilt() {
 fn a_truncated_file_is_detected_by_its_size() {
     let state = Scratch::new("ct2-cache-truncated");
     let cache = ConversionCache::new(state.path());
-    let source = fixtures().join("gpt2-tiny");
+    let source = fixtures_dir().join("gpt2-tiny");
     let first = cache
         .get_or_convert(&source, Quantization::Float32)
         .unwrap();
@@ -105,7 +106,7 @@ fn a_truncated_file_is_detected_by_its_size() {
 
 #[test]
 fn quantization_and_source_content_are_part_of_the_key() {
-    let gpt2 = fixtures().join("gpt2-tiny");
+    let gpt2 = fixtures_dir().join("gpt2-tiny");
     let float32 = source_key(&gpt2, Quantization::Float32).unwrap();
     assert_ne!(
         float32,
@@ -142,7 +143,7 @@ fn a_failed_conversion_leaves_no_entry_behind() {
     let cache = ConversionCache::new(state.path());
     let source = Scratch::new("ct2-cache-bad-source");
     std::fs::copy(
-        fixtures().join("gpt2-tiny/config.json"),
+        fixtures_dir().join("gpt2-tiny/config.json"),
         source.path().join("config.json"),
     )
     .unwrap();

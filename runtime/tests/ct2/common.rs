@@ -10,14 +10,7 @@ use std::path::{Path, PathBuf};
 use runtime::ct2::ModelBin;
 use sha2::{Digest, Sha256};
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-pub fn golden() -> serde_json::Value {
-    let bytes = std::fs::read(fixtures().join("golden.json")).expect("read golden.json");
-    serde_json::from_slice(&bytes).expect("golden.json is JSON")
-}
+use references::fixtures_dir;
 
 /// A fresh directory under the system temp dir, removed when dropped.
 pub struct Scratch(pub PathBuf);
@@ -96,7 +89,9 @@ pub fn manifest_of(dir: &Path) -> Vec<String> {
 /// Asserts that `dir` matches the reference manifest `name` line for line; on mismatch
 /// the message lists every differing entry (missing, extra, or changed variable).
 pub fn assert_matches_reference(dir: &Path, name: &str) {
-    let path = fixtures().join("ct2-reference").join(format!("{name}.txt"));
+    let path = fixtures_dir()
+        .join("ct2-reference")
+        .join(format!("{name}.txt"));
     let expected_text = std::fs::read_to_string(&path).expect("read reference manifest");
     let expected: Vec<String> = expected_text.lines().map(str::to_string).collect();
     let ours = manifest_of(dir);
@@ -242,7 +237,7 @@ fn f16_bits_exact(v: f32) -> u16 {
 
 /// The fixture's tensors as float32.
 pub fn fixture_tensors(source: &str) -> Tensors {
-    let bytes = std::fs::read(fixtures().join(source).join("model.safetensors")).unwrap();
+    let bytes = std::fs::read(fixtures_dir().join(source).join("model.safetensors")).unwrap();
     let parsed = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     parsed
         .tensors()
@@ -261,7 +256,7 @@ pub fn fixture_tensors(source: &str) -> Tensors {
 /// A copy of fixture `source` without its weights (config and tokenizer files only).
 pub fn fixture_without_weights(source: &str, label: &str) -> Scratch {
     let dst = Scratch::new(label);
-    for entry in std::fs::read_dir(fixtures().join(source)).unwrap() {
+    for entry in std::fs::read_dir(fixtures_dir().join(source)).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name() != "model.safetensors" {
             std::fs::copy(entry.path(), dst.path().join(entry.file_name())).unwrap();

@@ -1,7 +1,8 @@
 //! The compute type reported is the one CTranslate2 runs: CTranslate2 refuses an explicit
 //! type the device cannot run, so every type the backend resolves must load as given.
 
-use crate::common::{fixtures, golden, Scratch};
+use crate::common::Scratch;
+use references::{fixtures_dir, golden_cases, GoldenCase};
 use runtime::ct2::{
     convert, effective_compute_type, ComputeType, Ct2Device, Ct2LoadOptions, Ct2Model, Ct2Request,
     Ct2Sampling, Quantization, StepControl,
@@ -11,7 +12,7 @@ use runtime::ct2::{
 fn ctranslate2_itself_refuses_int8_float16_on_cpu_instead_of_falling_back() {
     let dir = Scratch::new("ct2-refuse");
     convert(
-        &fixtures().join("gpt2-tiny"),
+        &fixtures_dir().join("gpt2-tiny"),
         dir.path(),
         Quantization::Int8Float16,
     )
@@ -24,52 +25,14 @@ fn ctranslate2_itself_refuses_int8_float16_on_cpu_instead_of_falling_back() {
     assert!(err.to_string().contains("int8_float16"), "{err}");
 }
 
-/// A reference prompt with transformers' float32 greedy continuation, and how many of its
-/// leading tokens are decided (before the first step whose top-2 margin may flip under
-/// float noise).
-struct Reference {
-    prompt: Vec<u32>,
-    greedy: Vec<u32>,
-    decided: usize,
-}
-
-fn float32_references(model: &str) -> Vec<Reference> {
-    let ids = |v: &serde_json::Value| -> Vec<u32> {
-        v.as_array()
-            .expect("ids")
-            .iter()
-            .map(|id| id.as_u64().expect("id") as u32)
-            .collect()
-    };
-    golden()["models"][model]["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|case| {
-            let greedy = ids(&case["greedy_ids"]);
-            let decided = case["step_margins"]
-                .as_array()
-                .expect("margins")
-                .iter()
-                .take_while(|m| m.as_f64().expect("margin") >= 5e-4)
-                .count()
-                .min(greedy.len());
-            Reference {
-                prompt: ids(&case["prompt_ids"]),
-                greedy,
-                decided,
-            }
-        })
-        .collect()
-}
-
-fn greedy_outputs(model: &Ct2Model, references: &[Reference]) -> Vec<Vec<u32>> {
+/// Transformers' float32 greedy continuation of each reference prompt.
+fn greedy_outputs(model: &Ct2Model, references: &[GoldenCase]) -> Vec<Vec<u32>> {
     references
         .iter()
         .map(|reference| {
             let request = Ct2Request {
-                prompt: reference.prompt.clone(),
-                max_new_tokens: reference.greedy.len(),
+                prompt: reference.prompt_ids.clone(),
+                max_new_tokens: reference.greedy_ids.len(),
                 sampling: Ct2Sampling::GREEDY,
                 logprobs: false,
             };
@@ -89,15 +52,15 @@ fn greedy_outputs(model: &Ct2Model, references: &[Reference]) -> Vec<Vec<u32>> {
 /// within a few steps on every int8 GEMM tried, see `ct2-reference/`).
 #[test]
 fn every_requested_compute_type_loads_on_cpu_and_computes_in_the_type_it_reports() {
-    for (model, golden_name, quantization) in [
-        ("gpt2-tiny", "gpt2", Quantization::Float32),
-        ("gpt2-tiny", "gpt2", Quantization::Int8Float16),
-        ("t5-tiny", "t5", Quantization::Float32),
-        ("t5-tiny", "t5", Quantization::Int8Float16),
+    for (model, quantization) in [
+        ("gpt2-tiny", Quantization::Float32),
+        ("gpt2-tiny", Quantization::Int8Float16),
+        ("t5-tiny", Quantization::Float32),
+        ("t5-tiny", Quantization::Int8Float16),
     ] {
-        let references = float32_references(golden_name);
+        let references = golden_cases(model);
         let dir = Scratch::new("ct2-types");
-        let converted = convert(&fixtures().join(model), dir.path(), quantization).unwrap();
+        let converted = convert(&fixtures_dir().join(model), dir.path(), quantization).unwrap();
         for requested in ComputeType::ALL {
             let options = Ct2LoadOptions {
                 device: Ct2Device::Cpu,
@@ -127,12 +90,13 @@ fn every_requested_compute_type_loads_on_cpu_and_computes_in_the_type_it_reports
             match reported {
                 ComputeType::Float32 => {
                     for (output, reference) in outputs.iter().zip(&references) {
-                        let n = reference.decided;
-                        assert_eq!(output.get(..n), Some(&reference.greedy[..n]), "{what}");
+                        let decided = reference.decided_ids();
+                        assert_eq!(output.get(..decided.len()), Some(decided), "{what}");
                     }
                 }
                 ComputeType::Int8Float32 | ComputeType::Int8Bfloat16 => {
-                    let float32: Vec<&Vec<u32>> = references.iter().map(|r| &r.greedy).collect();
+                    let float32: Vec<&Vec<u32>> =
+                        references.iter().map(|r| &r.greedy_ids).collect();
                     let outputs: Vec<&Vec<u32>> = outputs.iter().collect();
                     assert_ne!(outputs, float32, "{what}: int8 weights leave a trace")
                 }

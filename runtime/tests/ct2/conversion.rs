@@ -2,9 +2,10 @@
 //! own converter (run with transformers 4.57.3) on the tiny fixtures.
 
 use crate::common::{
-    assert_matches_reference, fixture_tensors, fixture_without_weights, fixtures, representable,
-    sha256_file, write_weights, Scratch,
+    assert_matches_reference, fixture_tensors, fixture_without_weights, representable, sha256_file,
+    write_weights, Scratch,
 };
+use references::fixtures_dir;
 use runtime::ct2::{convert, Architecture, ConvertError, DataType, ModelBin, Quantization};
 use safetensors::Dtype;
 
@@ -86,7 +87,7 @@ const REFERENCE: &[(&str, &str, &str, &str)] = &[
 
 fn assert_identical_to_reference(model: &str, quantization: Quantization) {
     let out = Scratch::new("ct2-convert");
-    convert(&fixtures().join(model), out.path(), quantization).expect("conversion succeeds");
+    convert(&fixtures_dir().join(model), out.path(), quantization).expect("conversion succeeds");
     // Variable-level first: a mismatch names the variable, not just the file.
     assert_matches_reference(out.path(), &format!("{model}.{quantization}"));
     let expected: Vec<_> = REFERENCE
@@ -137,7 +138,7 @@ fn t5_int8_float16_conversion_is_byte_identical_to_ctranslate2s_converter() {
 fn t5_later_layers_store_the_relative_attention_bias_as_an_alias_of_layer_0() {
     let out = Scratch::new("ct2-alias");
     convert(
-        &fixtures().join("t5-tiny"),
+        &fixtures_dir().join("t5-tiny"),
         out.path(),
         Quantization::Float32,
     )
@@ -162,11 +163,11 @@ fn t5_later_layers_store_the_relative_attention_bias_as_an_alias_of_layer_0() {
 #[test]
 fn architecture_is_read_from_the_checkpoint_config() {
     assert_eq!(
-        Architecture::of_checkpoint(&fixtures().join("gpt2-tiny")).unwrap(),
+        Architecture::of_checkpoint(&fixtures_dir().join("gpt2-tiny")).unwrap(),
         Architecture::Gpt2
     );
     assert_eq!(
-        Architecture::of_checkpoint(&fixtures().join("t5-tiny")).unwrap(),
+        Architecture::of_checkpoint(&fixtures_dir().join("t5-tiny")).unwrap(),
         Architecture::T5
     );
 }
@@ -192,7 +193,7 @@ fn unsupported_architecture_is_refused_with_its_name() {
 fn missing_weights_file_is_an_error_naming_the_file() {
     let src = Scratch::new("ct2-noweights");
     std::fs::copy(
-        fixtures().join("gpt2-tiny/config.json"),
+        fixtures_dir().join("gpt2-tiny/config.json"),
         src.path().join("config.json"),
     )
     .unwrap();

@@ -2,62 +2,17 @@
 //! float32 greedy = Hugging Face transformers' greedy (`golden.json`), int8 greedy =
 //! CTranslate2 Python's greedy on its own int8_float16 conversion.
 
-use crate::common::{derived_checkpoint, fixtures, golden, Scratch};
+use crate::common::{derived_checkpoint, Scratch};
+use references::{assert_int8_agreement, fixtures_dir, golden_cases};
 use runtime::ct2::{
     convert, Architecture, ComputeType, Ct2Device, Ct2Finish, Ct2LoadOptions, Ct2Model, Ct2Request,
     Ct2Sampling, Quantization, StepControl, StepEvent,
 };
-use serde_json::Value;
-
-/// Steps whose top-2 logit margin is below this may legitimately flip under float noise.
-const MARGIN: f64 = 5e-4;
-
-struct Case {
-    prompt: Vec<u32>,
-    greedy: Vec<u32>,
-    margins: Vec<f64>,
-}
-
-fn ids(value: &Value) -> Vec<u32> {
-    value
-        .as_array()
-        .expect("id list")
-        .iter()
-        .map(|v| v.as_u64().expect("id") as u32)
-        .collect()
-}
-
-fn cases(model: &str) -> Vec<Case> {
-    golden()["models"][model]["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(case_of)
-        .collect()
-}
-
-fn case_of(c: &Value) -> Case {
-    Case {
-        prompt: ids(&c["prompt_ids"]),
-        greedy: ids(&c["greedy_ids"]),
-        margins: c["step_margins"]
-            .as_array()
-            .expect("margins")
-            .iter()
-            .map(|m| m.as_f64().expect("margin"))
-            .collect(),
-    }
-}
-
-/// The golden ids up to (excluding) the first step whose margin is below [`MARGIN`].
-fn decided_prefix(case: &Case) -> &[u32] {
-    let decided = case.margins.iter().take_while(|m| **m >= MARGIN).count();
-    &case.greedy[..decided.min(case.greedy.len())]
-}
 
 fn load(model: &str, quantization: Quantization, compute_type: ComputeType) -> (Scratch, Ct2Model) {
     let dir = Scratch::new("ct2-gen");
-    let converted = convert(&fixtures().join(model), dir.path(), quantization).expect("convert");
+    let converted =
+        convert(&fixtures_dir().join(model), dir.path(), quantization).expect("convert");
     let model =
         Ct2Model::load(&converted.dir, converted.architecture, &cpu(compute_type)).expect("load");
     (dir, model)
@@ -93,14 +48,9 @@ fn run(model: &Ct2Model, requests: &[Ct2Request]) -> Vec<Vec<u32>> {
 fn assert_float32_matches_transformers(name: &str) {
     let (_dir, model) = load(name, Quantization::Float32, ComputeType::Float32);
     assert_eq!(model.compute_type(), ComputeType::Float32);
-    let golden_name = if name.starts_with("gpt2") {
-        "gpt2"
-    } else {
-        "t5"
-    };
-    for (i, case) in cases(golden_name).iter().enumerate() {
-        let out = &run(&model, &[greedy(&case.prompt, case.greedy.len())])[0];
-        let expected = decided_prefix(case);
+    for (i, case) in golden_cases(name).iter().enumerate() {
+        let out = &run(&model, &[greedy(&case.prompt_ids, case.greedy_ids.len())])[0];
+        let expected = case.decided_ids();
         assert_eq!(&out[..expected.len()], expected, "{name} case {i}");
     }
 }
@@ -115,81 +65,39 @@ fn t5_float32_greedy_equals_transformers_golden_output() {
     assert_float32_matches_transformers("t5-tiny");
 }
 
-#[test]
-fn gpt2_batch_of_different_prompt_lengths_gives_each_prompt_its_solo_output() {
-    let (_dir, model) = load("gpt2-tiny", Quantization::Float32, ComputeType::Float32);
-    let cases = cases("gpt2");
+/// The golden prompts of `name`, of different lengths, run as one batch: each gets its solo
+/// (golden) output.
+fn assert_batch_gives_each_prompt_its_solo_output(name: &str) {
+    let (_dir, model) = load(name, Quantization::Float32, ComputeType::Float32);
+    let cases = golden_cases(name);
     let requests: Vec<_> = cases
         .iter()
-        .map(|c| greedy(&c.prompt, c.greedy.len()))
+        .map(|c| greedy(&c.prompt_ids, c.greedy_ids.len()))
         .collect();
     let batched = run(&model, &requests);
     for (i, case) in cases.iter().enumerate() {
-        let expected = decided_prefix(case);
+        let expected = case.decided_ids();
         assert_eq!(
             &batched[i][..expected.len()],
             expected,
             "case {i} in a batch"
         );
     }
+}
+
+#[test]
+fn gpt2_batch_of_different_prompt_lengths_gives_each_prompt_its_solo_output() {
+    assert_batch_gives_each_prompt_its_solo_output("gpt2-tiny");
 }
 
 #[test]
 fn t5_batch_gives_each_input_its_solo_output() {
-    let (_dir, model) = load("t5-tiny", Quantization::Float32, ComputeType::Float32);
-    let cases = cases("t5");
-    let requests: Vec<_> = cases
-        .iter()
-        .map(|c| greedy(&c.prompt, c.greedy.len()))
-        .collect();
-    let batched = run(&model, &requests);
-    for (i, case) in cases.iter().enumerate() {
-        let expected = decided_prefix(case);
-        assert_eq!(
-            &batched[i][..expected.len()],
-            expected,
-            "case {i} in a batch"
-        );
-    }
+    assert_batch_gives_each_prompt_its_solo_output("t5-tiny");
 }
 
-/// CTranslate2 Python's int8 outputs, one file per int8 GEMM it was run with: MKL (Intel
-/// CPUs; `golden.json`) and oneDNN on an AVX2-only CPU, whose int8 kernels round
-/// differently and change these random models' greedy tokens within a few steps. ct2rs is
-/// built with oneDNN: on AVX-512 VNNI machines it has been seen to match MKL's outputs, on
-/// AVX2-only ones the wheel's oneDNN outputs there.
-const INT8_REFERENCES: [&str; 2] = ["golden.json", "ct2-reference/int8-onednn-avx2.json"];
-
-/// CTranslate2 Python's int8 greedy ids recorded in `file` (T5's references have tokens:
-/// mapped through the converted vocabulary).
-fn int8_reference(file: &str, model: &str, ct2: &Ct2Model) -> Vec<Vec<u32>> {
-    let bytes = std::fs::read(fixtures().join(file)).expect("read the int8 reference");
-    let reference: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
-    reference["models"][model]["ctranslate2"]["int8_float16"]["cases"]
-        .as_array()
-        .expect("int8 cases")
-        .iter()
-        .map(|c| match c.get("greedy_ids") {
-            Some(v) if !v.is_null() => ids(v),
-            _ => c["greedy_tokens"]
-                .as_array()
-                .expect("greedy_tokens")
-                .iter()
-                .map(|t| {
-                    let t = t.as_str().expect("token");
-                    (0..ct2.vocab_size() as u32)
-                        .find(|&id| ct2.token(id) == Some(t))
-                        .unwrap_or_else(|| panic!("token {t:?} not in vocabulary"))
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-/// Runs every golden prompt on our int8_float16 conversion, requested as int8_float16 on
-/// CPU, and returns (cases equal to the CTranslate2 Python int8 reference they agree with
-/// most, cases, report lines).
-fn int8_agreement(name: &str, golden_name: &str) -> (usize, usize, Vec<String>) {
+/// Every golden prompt of `name` run greedily on our int8_float16 conversion, requested as
+/// int8_float16 on CPU (where CTranslate2 computes int8_float32).
+fn int8_outputs(name: &str) -> Vec<Vec<u32>> {
     let (_dir, model) = load(name, Quantization::Int8Float16, ComputeType::Int8Float16);
     assert_eq!(model.requested_compute_type(), ComputeType::Int8Float16);
     assert_eq!(
@@ -197,66 +105,41 @@ fn int8_agreement(name: &str, golden_name: &str) -> (usize, usize, Vec<String>) 
         ComputeType::Int8Float32,
         "CPU has no float16"
     );
-    let cases = cases(golden_name);
-    let outputs: Vec<Vec<u32>> = cases
+    golden_cases(name)
         .iter()
-        .map(|case| run(&model, &[greedy(&case.prompt, 24)]).remove(0))
-        .collect();
-    let mut best = (0, Vec::new());
-    for file in INT8_REFERENCES {
-        let expected = int8_reference(file, golden_name, &model);
-        let mut equal = 0;
-        let mut report = Vec::new();
-        for (i, (out, expected)) in outputs.iter().zip(&expected).enumerate() {
-            if out == expected {
-                equal += 1;
-            } else {
-                let first = out.iter().zip(expected).take_while(|(a, b)| a == b).count();
-                report.push(format!(
-                    "{name} case {i}: differs from {file} at step {first}"
-                ));
-            }
-        }
-        report.push(format!("{equal}/{} equal {file}", cases.len()));
-        if equal >= best.0 {
-            best = (equal, report);
-        }
-    }
-    (best.0, cases.len(), best.1)
+        .map(|case| run(&model, &[greedy(&case.prompt_ids, 24)]).remove(0))
+        .collect()
 }
 
+/// All cases equal one of CTranslate2 Python's int8 references (`references::int8_agreement`).
 #[test]
 fn gpt2_int8_greedy_equals_ctranslate2_python_int8_output() {
-    let (equal, total, report) = int8_agreement("gpt2-tiny", "gpt2");
-    eprintln!("gpt2 int8: {equal}/{total} cases equal {report:?}");
-    assert_eq!(equal, total, "{report:?}");
+    assert_int8_agreement("gpt2-tiny", &int8_outputs("gpt2-tiny"));
 }
 
+/// On AVX-512 machines case 0 differs from MKL's output from step 9: under the wheel the
+/// two candidates there are 0.086 apart in log-probability (docs/ctranslate2.md).
 #[test]
 fn t5_int8_greedy_equals_ctranslate2_python_int8_output_in_four_of_five_cases() {
-    let (equal, total, report) = int8_agreement("t5-tiny", "t5");
-    eprintln!("t5 int8: {equal}/{total} cases equal {report:?}");
-    // On AVX-512 machines case 0 differs from MKL's output from step 9: under the wheel the
-    // two candidates there are 0.086 apart in log-probability (docs/ctranslate2.md).
-    assert!(equal >= total - 1, "{report:?}");
+    assert_int8_agreement("t5-tiny", &int8_outputs("t5-tiny"));
 }
 
 #[test]
 fn each_request_stops_at_its_own_max_new_tokens_and_zero_returns_nothing() {
     let (_dir, model) = load("gpt2-tiny", Quantization::Float32, ComputeType::Float32);
-    let case = &cases("gpt2")[0];
+    let case = &golden_cases("gpt2-tiny")[0];
     let outputs = model
         .generate(
             &[
-                greedy(&case.prompt, 3),
-                greedy(&case.prompt, 7),
-                greedy(&case.prompt, 0),
+                greedy(&case.prompt_ids, 3),
+                greedy(&case.prompt_ids, 7),
+                greedy(&case.prompt_ids, 0),
             ],
             &mut |_| StepControl::Continue,
         )
         .unwrap();
-    assert_eq!(outputs[0].token_ids, case.greedy[..3]);
-    assert_eq!(outputs[1].token_ids, case.greedy[..7]);
+    assert_eq!(outputs[0].token_ids, case.greedy_ids[..3]);
+    assert_eq!(outputs[1].token_ids, case.greedy_ids[..7]);
     assert!(outputs[2].token_ids.is_empty());
     assert!(outputs.iter().all(|o| o.finish == Ct2Finish::Length));
 }
@@ -264,11 +147,14 @@ fn each_request_stops_at_its_own_max_new_tokens_and_zero_returns_nothing() {
 #[test]
 fn step_callback_streams_every_token_in_order_and_can_stop_one_request() {
     let (_dir, model) = load("t5-tiny", Quantization::Float32, ComputeType::Float32);
-    let cases = cases("t5");
+    let cases = golden_cases("t5-tiny");
     let mut events: Vec<StepEvent> = Vec::new();
     let outputs = model
         .generate(
-            &[greedy(&cases[0].prompt, 10), greedy(&cases[1].prompt, 10)],
+            &[
+                greedy(&cases[0].prompt_ids, 10),
+                greedy(&cases[1].prompt_ids, 10),
+            ],
             &mut |event| {
                 events.push(event);
                 if event.request == 0 && event.step == 3 {
@@ -280,9 +166,9 @@ fn step_callback_streams_every_token_in_order_and_can_stop_one_request() {
         )
         .unwrap();
     assert_eq!(outputs[0].finish, Ct2Finish::Stopped);
-    assert_eq!(outputs[0].token_ids, cases[0].greedy[..4]);
+    assert_eq!(outputs[0].token_ids, cases[0].greedy_ids[..4]);
     assert_eq!(outputs[1].finish, Ct2Finish::Length);
-    assert_eq!(outputs[1].token_ids, cases[1].greedy[..10]);
+    assert_eq!(outputs[1].token_ids, cases[1].greedy_ids[..10]);
     for (request, output) in outputs.iter().enumerate() {
         let streamed: Vec<u32> = events
             .iter()
@@ -303,8 +189,8 @@ fn step_callback_streams_every_token_in_order_and_can_stop_one_request() {
 fn eos_ends_a_request_even_as_the_first_token_and_is_not_part_of_the_output() {
     // t5-tiny answers case 0 with token 11447 first (logit 22.5); doubling that row into
     // the head's </s> row makes </s> the clear argmax of the first step.
-    let case = &cases("t5")[0];
-    let first = case.greedy[0] as usize;
+    let case = &golden_cases("t5-tiny")[0];
+    let first = case.greedy_ids[0] as usize;
     let src = derived_checkpoint(
         "t5-tiny",
         "ct2-eos",
@@ -331,7 +217,7 @@ fn eos_ends_a_request_even_as_the_first_token_and_is_not_part_of_the_output() {
     assert_eq!((eos, model.token(eos)), (1, Some("</s>")));
     let mut events = Vec::new();
     let out = model
-        .generate(&[greedy(&case.prompt, 24)], &mut |e| {
+        .generate(&[greedy(&case.prompt_ids, 24)], &mut |e| {
             events.push(e);
             StepControl::Continue
         })
@@ -392,7 +278,10 @@ fn tied_t5_uses_the_shared_embedding_as_head_and_stores_the_output_scale() {
             &cpu(ComputeType::Float32),
         )
         .unwrap();
-        let requests: Vec<_> = cases("t5").iter().map(|c| greedy(&c.prompt, 24)).collect();
+        let requests: Vec<_> = golden_cases("t5-tiny")
+            .iter()
+            .map(|c| greedy(&c.prompt_ids, 24))
+            .collect();
         outputs.push(run(&model, &requests));
     }
     assert_eq!(outputs[0], outputs[1]);
@@ -404,7 +293,7 @@ fn relu_t5_converts_and_its_greedy_output_equals_transformers_golden_output() {
     // t5-v1_0-tiny is a T5 v1.0: relu feed-forward (`wi`, not the gated `wi_0`/`wi_1`).
     let out_dir = Scratch::new("ct2-relu-out");
     let converted = convert(
-        &fixtures().join("t5-v1_0-tiny"),
+        &fixtures_dir().join("t5-v1_0-tiny"),
         out_dir.path(),
         Quantization::Float32,
     )
@@ -424,13 +313,11 @@ fn relu_t5_converts_and_its_greedy_output_equals_transformers_golden_output() {
         &cpu(ComputeType::Float32),
     )
     .unwrap();
-    let bytes = std::fs::read(fixtures().join("t5-v1_0-tiny/golden.json")).unwrap();
-    let golden: Value = serde_json::from_slice(&bytes).unwrap();
-    let cases = golden["model"]["cases"].as_array().expect("cases");
+    let cases = golden_cases("t5-v1_0-tiny");
     assert!(!cases.is_empty());
-    for (i, case) in cases.iter().map(case_of).enumerate() {
-        let out = &run(&model, &[greedy(&case.prompt, case.greedy.len())])[0];
-        let expected = decided_prefix(&case);
+    for (i, case) in cases.iter().enumerate() {
+        let out = &run(&model, &[greedy(&case.prompt_ids, case.greedy_ids.len())])[0];
+        let expected = case.decided_ids();
         assert!(!expected.is_empty(), "case {i} decides at least one token");
         assert_eq!(&out[..expected.len()], expected, "t5-v1_0-tiny case {i}");
     }
@@ -452,9 +339,9 @@ fn within_top_k(logits: &[f32], token: u32, k: usize) -> bool {
 #[test]
 fn sampling_draws_every_token_within_the_top_k_of_its_step() {
     let (_dir, model) = load("gpt2-tiny", Quantization::Float32, ComputeType::Float32);
-    let case = &cases("gpt2")[0];
+    let case = &golden_cases("gpt2-tiny")[0];
     let request = Ct2Request {
-        prompt: case.prompt.clone(),
+        prompt: case.prompt_ids.clone(),
         max_new_tokens: 16,
         sampling: Ct2Sampling {
             temperature: 1.0,
@@ -470,13 +357,15 @@ fn sampling_draws_every_token_within_the_top_k_of_its_step() {
     assert_eq!(sampled.len(), 16);
     // Each step's logits from the same checkpoint run in candle (which matches the Hugging
     // Face reference logits, see the models tests), fed the tokens CTranslate2 drew.
-    let dir =
-        runtime::checkpoint::Checkpoint::open(fixtures().join("gpt2-tiny")).expect("fixture opens");
+    let dir = runtime::checkpoint::Checkpoint::open(fixtures_dir().join("gpt2-tiny"))
+        .expect("fixture opens");
     let candle = dir
         .load_model(&candle_core::Device::Cpu, candle_core::DType::F32)
         .expect("fixture loads");
     let mut slot = candle.new_slot().expect("slot");
-    let mut logits = candle.prefill(&mut slot, &case.prompt).expect("prefill");
+    let mut logits = candle
+        .prefill(&mut slot, &case.prompt_ids)
+        .expect("prefill");
     for (step, &token) in sampled.iter().enumerate() {
         assert!(
             within_top_k(&logits, token, 5),

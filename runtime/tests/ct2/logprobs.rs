@@ -7,7 +7,15 @@ use runtime::ct2::{convert, ComputeType, Ct2Device, Ct2LoadOptions, Ct2Model, Ct
 use runtime::ct2::{Ct2Sampling, Quantization, StepControl};
 use serde_json::Value;
 
-use crate::common::{fixtures, golden, Scratch};
+use references::fixtures_dir as fixtures;
+
+use crate::common::Scratch;
+
+/// golden.json as JSON: its `scoring` section holds the reference logprobs.
+fn golden() -> Value {
+    let bytes = std::fs::read(fixtures().join("golden.json")).expect("read golden.json");
+    serde_json::from_slice(&bytes).expect("golden.json is JSON")
+}
 
 const TOLERANCE: f64 = 1e-4;
 

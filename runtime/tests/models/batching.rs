@@ -2,9 +2,9 @@
 //! gives each the logits it would get alone, and a slot can be reused for the next
 //! sequence.
 
+use references::golden_cases;
 use runtime::model::{Model, Slot};
 
-use crate::fixtures::{golden, golden_of};
 use crate::generation::{argmax, load_fixture};
 
 const BATCH_TOLERANCE: f32 = 1e-4;
@@ -34,13 +34,10 @@ fn alone(model: &dyn Model, prompt: &[u32], steps: usize) -> (Vec<u32>, Vec<Vec<
 
 /// The reference prompts of a fixture model (several lengths).
 fn prompts(model_dir: &str) -> Vec<Vec<u32>> {
-    let golden = golden();
-    let cases = match model_dir {
-        "gpt2-tiny" => golden.models.gpt2.cases,
-        "t5-tiny" => golden.models.t5.cases,
-        other => golden_of(other).cases,
-    };
-    cases.into_iter().map(|c| c.prompt_ids).collect()
+    golden_cases(model_dir)
+        .into_iter()
+        .map(|c| c.prompt_ids)
+        .collect()
 }
 
 fn assert_batched_decode_equals_single(model_dir: &str) {

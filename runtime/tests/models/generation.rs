@@ -6,7 +6,7 @@ use candle_core::{DType, Device};
 use runtime::checkpoint::Checkpoint;
 use runtime::model::{Model, Slot};
 
-use crate::fixtures::model_path;
+use references::model_path;
 
 pub fn load_fixture(name: &str) -> Arc<dyn Model> {
     let dir = Checkpoint::open(model_path(name)).expect("fixture model directory opens");

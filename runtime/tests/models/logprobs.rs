@@ -18,8 +18,8 @@ use runtime::model::Model;
 use runtime::tokenizer::Tokenizer;
 use serde::Deserialize;
 
-use crate::fixtures::{fixtures_dir, model_path};
 use crate::generation::load_fixture;
+use references::{fixtures_dir, model_path};
 
 const TOLERANCE: f64 = 1e-4;
 

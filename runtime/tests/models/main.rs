@@ -2,7 +2,6 @@
 //! against Hugging Face transformers' outputs. One test binary, to keep link time down.
 
 mod batching;
-mod fixtures;
 mod generation;
 mod golden;
 mod limits;

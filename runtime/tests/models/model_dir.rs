@@ -9,7 +9,7 @@ use runtime::checkpoint::{Checkpoint, LoadError};
 use runtime::model::Architecture;
 use tempfile::TempDir;
 
-use crate::fixtures::model_path;
+use references::model_path;
 
 /// A private copy of a fixture model directory that a test may break.
 pub fn copy_of(model: &str) -> TempDir {

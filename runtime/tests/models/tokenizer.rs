@@ -1,10 +1,11 @@
 //! Prompt ids equal Hugging Face's for every reference text.
 
+use references::{
+    fixtures_dir, golden_cases, model_path, tokenization_cases, GoldenCase, TokenizationCase,
+};
 use runtime::checkpoint::Checkpoint;
 use runtime::tokenizer::Tokenizer;
 use serde::Deserialize;
-
-use crate::fixtures::{fixtures_dir, golden, golden_of, model_path, TokenizationCase};
 
 fn tokenizer_of(model: &str) -> Tokenizer {
     let dir = Checkpoint::open(model_path(model)).expect("fixture model directory opens");
@@ -26,27 +27,26 @@ fn pairs(cases: &[TokenizationCase]) -> Vec<(String, Vec<u32>)> {
         .collect()
 }
 
-#[test]
-fn gpt2_vocab_and_merges_encode_like_hugging_face() {
-    let golden = golden();
-    let tokenizer = tokenizer_of("gpt2-tiny");
-    assert_encodes(&tokenizer, &pairs(&golden.gpt2_tokenization));
-    let prompts: Vec<_> = golden
-        .models
-        .gpt2
-        .cases
+/// Each golden case's prompt with the ids Hugging Face gave it.
+fn prompts(cases: &[GoldenCase]) -> Vec<(String, Vec<u32>)> {
+    cases
         .iter()
         .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
-        .collect();
-    assert_encodes(&tokenizer, &prompts);
+        .collect()
+}
+
+#[test]
+fn gpt2_vocab_and_merges_encode_like_hugging_face() {
+    let tokenizer = tokenizer_of("gpt2-tiny");
+    assert_encodes(&tokenizer, &pairs(&tokenization_cases("gpt2")));
+    assert_encodes(&tokenizer, &prompts(&golden_cases("gpt2-tiny")));
 }
 
 #[test]
 fn gpt2_tokenizer_json_encodes_like_vocab_and_merges() {
-    let golden = golden();
     let path = fixtures_dir().join("tokenizers/gpt2/tokenizer.json");
     let tokenizer = Tokenizer::from_json_file(&path).expect("tokenizer.json loads");
-    assert_encodes(&tokenizer, &pairs(&golden.gpt2_tokenization));
+    assert_encodes(&tokenizer, &pairs(&tokenization_cases("gpt2")));
     assert_eq!(tokenizer.eos_token_id(), 50256);
 }
 
@@ -57,17 +57,10 @@ fn gpt2_eos_is_end_of_text() {
 
 #[test]
 fn t5_encodes_like_hugging_face_and_appends_eos() {
-    let golden = golden();
     let tokenizer = tokenizer_of("t5-tiny");
     assert_eq!(tokenizer.eos_token_id(), 1);
-    assert_encodes(&tokenizer, &pairs(&golden.t5_tokenization));
-    let prompts: Vec<_> = golden
-        .models
-        .t5
-        .cases
-        .iter()
-        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
-        .collect();
+    assert_encodes(&tokenizer, &pairs(&tokenization_cases("t5")));
+    let prompts = prompts(&golden_cases("t5-tiny"));
     assert_encodes(&tokenizer, &prompts);
     for (_, ids) in &prompts {
         assert_eq!(ids.last(), Some(&1), "T5 prompts end with </s>");
@@ -126,14 +119,8 @@ fn decode_skips_special_tokens() {
 
 #[test]
 fn t5_v1_0_fixture_encodes_its_prompts_like_hugging_face() {
-    let golden = golden_of("t5-v1_0-tiny");
     let tokenizer = tokenizer_of("t5-v1_0-tiny");
-    let prompts: Vec<_> = golden
-        .cases
-        .iter()
-        .map(|c| (c.prompt.clone(), c.prompt_ids.clone()))
-        .collect();
-    assert_encodes(&tokenizer, &prompts);
+    assert_encodes(&tokenizer, &prompts(&golden_cases("t5-v1_0-tiny")));
 }
 
 /// `Tokenizer::encode_at_most` refuses long prompts from piece counts; that is sound only

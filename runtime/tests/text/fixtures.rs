@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use tokenizers::Tokenizer;
 
 fn fixture(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
-        .join(relative)
+    references::fixtures_dir().join(relative)
 }
 
 pub fn gpt2_tokenizer() -> Tokenizer {
@@ -18,23 +16,11 @@ pub fn t5_tokenizer() -> Tokenizer {
     Tokenizer::from_file(fixture("t5-tiny/tokenizer.json")).expect("T5 tokenizer")
 }
 
-/// `greedy_ids` of every golden case of `model` ("gpt2" or "t5").
-pub fn golden_continuations(model: &str) -> Vec<Vec<u32>> {
-    let text = std::fs::read_to_string(fixture("golden.json")).expect("golden.json");
-    let golden: serde_json::Value = serde_json::from_str(&text).expect("golden.json is JSON");
-    let cases = golden["models"][model]["cases"]
-        .as_array()
-        .expect("cases array");
-    cases
-        .iter()
-        .map(|case| {
-            case["greedy_ids"]
-                .as_array()
-                .expect("greedy_ids")
-                .iter()
-                .map(|id| id.as_u64().expect("id") as u32)
-                .collect()
-        })
+/// `greedy_ids` of every golden case of fixture model `model_dir`.
+pub fn golden_continuations(model_dir: &str) -> Vec<Vec<u32>> {
+    references::golden_cases(model_dir)
+        .into_iter()
+        .map(|case| case.greedy_ids)
         .collect()
 }
 

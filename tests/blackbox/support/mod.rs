@@ -4,6 +4,7 @@
 #![allow(dead_code)] // not every helper is used by every module
 
 pub mod config;
+pub mod fake_hub;
 pub mod golden;
 pub mod http;
 pub mod hub;
@@ -41,8 +42,7 @@ pub fn agent_binary() -> PathBuf {
 
 /// The repository's `tests/fixtures`.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
+    references::fixtures_dir()
         .canonicalize()
         .expect("tests/fixtures exists")
 }

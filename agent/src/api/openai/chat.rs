@@ -31,7 +31,7 @@ use crate::validation::{self as rules, RuleViolation};
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
-    pub overrides: GenerationOverrides,
+    pub(crate) overrides: GenerationOverrides,
     pub count: ChoiceCount,
     pub stream: bool,
     pub include_usage: bool,

@@ -29,7 +29,7 @@ use crate::validation::{self as rules, RuleViolation};
 pub struct CompletionRequest {
     pub model: String,
     pub prompts: Vec<String>,
-    pub overrides: GenerationOverrides,
+    pub(crate) overrides: GenerationOverrides,
     pub count: ChoiceCount,
     pub stream: bool,
     pub include_usage: bool,
