@@ -161,6 +161,21 @@ fn gpt2_native_echo_scoring_equals_transformers_and_streams_logprobs() {
     }
 }
 
+fn crowd(
+    agent: &Endpoint,
+    id: &str,
+    range: std::ops::Range<u64>,
+) -> Vec<std::thread::JoinHandle<crate::support::Reply>> {
+    range
+        .map(|i| {
+            let body = json!({"prompt": format!("request {i} of the crowd"),
+                "parameters": {"temperature": 0.8, "maxTokens": 4 + i % 9, "seed": i,
+                    "logprobs": 3, "promptLogprobs": i % 2 == 0}});
+            generate_in_background(agent, id, body)
+        })
+        .collect()
+}
+
 #[test]
 fn logprobs_of_a_request_are_the_same_alone_and_among_30_concurrent_others() {
     let agent = Agent::start(AgentConfig::with_fixture_models());
@@ -169,47 +184,51 @@ fn logprobs_of_a_request_are_the_same_alone_and_among_30_concurrent_others() {
         "gpt2-tiny",
         json!({"maxBatchSize": 32, "minReplicas": 1, "maxReplicas": 1}),
     );
-    let probe = json!({"prompt": "The quick brown fox",
-        "parameters": {"temperature": 0, "maxTokens": 8, "logprobs": 5, "promptLogprobs": true}});
-    let alone = generate(&agent, &id, probe.clone());
-    assert_eq!(alone.status, 200, "{}", alone.text);
-    let others: Vec<_> = (0..30)
-        .map(|i| {
-            let body = json!({"prompt": format!("request {i} of the crowd"),
-                "parameters": {"temperature": 0.8, "maxTokens": 8, "seed": i, "logprobs": 3}});
-            generate_in_background(&agent, &id, body)
-        })
-        .collect();
-    let among = generate(&agent, &id, probe);
-    for other in others {
-        let reply = other.join().expect("thread");
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
-    assert_eq!(among.status, 200, "{}", among.text);
-    assert_eq!(alone.json["tokens"], among.json["tokens"]);
-    for key in ["logprobs", "promptLogprobs"] {
-        let (a, b) = (&alone.json[key], &among.json[key]);
-        let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b) {
-            assert_eq!(x["id"], y["id"]);
-            if x["logprob"].is_null() {
-                assert!(y["logprob"].is_null());
-                continue;
+    for scored in [false, true] {
+        let probe = json!({"prompt": "The quick brown fox",
+            "parameters": {"temperature": 0, "maxTokens": 8, "logprobs": 5, "promptLogprobs": scored}});
+        let alone = generate(&agent, &id, probe.clone());
+        assert_eq!(alone.status, 200, "{}", alone.text);
+        // The probe goes in the middle of the crowd, so it does not sit first in the batch.
+        let mut others = crowd(&agent, &id, 0..15);
+        let among = generate_in_background(&agent, &id, probe);
+        others.extend(crowd(&agent, &id, 15..30));
+        for other in others {
+            let reply = other.join().expect("thread");
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
+        let among = among.join().expect("thread");
+        assert_eq!(among.status, 200, "{}", among.text);
+        assert_eq!(alone.json["tokens"], among.json["tokens"]);
+        let keys: &[&str] = if scored {
+            &["logprobs", "promptLogprobs"]
+        } else {
+            &["logprobs"]
+        };
+        for key in keys {
+            let (a, b) = (&alone.json[*key], &among.json[*key]);
+            let (a, b) = (a.as_array().unwrap(), b.as_array().unwrap());
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(b) {
+                assert_eq!(x["id"], y["id"]);
+                if x["logprob"].is_null() {
+                    assert!(y["logprob"].is_null());
+                    continue;
+                }
+                assert!(
+                    (number(&x["logprob"]) - number(&y["logprob"])).abs() <= 1e-5,
+                    "{x} vs {y}"
+                );
+                let ids = |v: &Value| {
+                    v["top"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|t| t["id"].clone())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(ids(x), ids(y));
             }
-            assert!(
-                (number(&x["logprob"]) - number(&y["logprob"])).abs() <= 1e-5,
-                "{x} vs {y}"
-            );
-            let ids = |v: &Value| {
-                v["top"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["id"].clone())
-                    .collect::<Vec<_>>()
-            };
-            assert_eq!(ids(x), ids(y));
         }
     }
 }

@@ -97,7 +97,9 @@ pub struct Ct2Output {
 /// `return_scores` makes CTranslate2 sample from log-softmaxed logits: the same law, but
 /// other rounding, and requests that did not ask must not see any change.
 pub fn group_by_sampling(requests: &[Ct2Request]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<(((u32, usize, u32), bool), Vec<usize>)> = Vec::new();
+    // (sampling options, logprobs) → the requests sharing them.
+    type Key = ((u32, usize, u32), bool);
+    let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
     for (index, request) in requests.iter().enumerate() {
         if request.max_new_tokens == 0 {
             continue; // nothing to run

@@ -260,44 +260,80 @@ fn gpt2_echo_scoring_equals_transformers_prompt_log_softmax() {
     }
 }
 
+/// Submits `count` requests of varied prompts, lengths and options (half score their
+/// prompt) and returns their receivers.
+fn crowd(
+    engine: &Engine,
+    golden: &ScoredModel,
+    count: usize,
+    offset: usize,
+) -> Vec<runtime::batcher::EventReceiver> {
+    (offset..offset + count)
+        .map(|i| {
+            let prompt = &golden.cases[i % golden.cases.len()].prompt;
+            let request = SubmitRequest {
+                prompt_logprobs: i % 2 == 0,
+                sampling: SamplingParams {
+                    temperature: 0.8,
+                    top_k: 0,
+                    top_p: 1.0,
+                },
+                seed: Some(i as u64),
+                ..greedy_request(prompt, 4 + i % 9, 3)
+            };
+            engine.submit(request).expect("accepted")
+        })
+        .collect()
+}
+
+fn drain(receivers: Vec<runtime::batcher::EventReceiver>) {
+    for mut events in receivers {
+        while let Some(event) = events.blocking_recv() {
+            if let Event::Failed(error) = event {
+                panic!("{error}");
+            }
+        }
+    }
+}
+
 #[test]
 fn logprobs_do_not_depend_on_the_batch_around_a_request() {
     let golden = golden("gpt2");
     let engine = engine(&golden.dir, 32);
-    let prompt = &golden.cases[0].prompt;
-    let request = |i: usize| SubmitRequest {
-        prompt_logprobs: i % 2 == 0,
-        ..greedy_request(prompt, 12, 5)
-    };
-    let alone = complete(&engine, request(0));
-    let crowd: Vec<_> = (0..31)
-        .map(|i| {
-            let prompt = &golden.cases[i % golden.cases.len()].prompt;
-            engine
-                .submit(SubmitRequest {
-                    prompt_logprobs: i % 2 == 0,
-                    ..greedy_request(prompt, 12, 5)
-                })
-                .expect("accepted")
-        })
-        .collect();
-    let among = complete(&engine, request(0));
-    for mut events in crowd {
-        while let Some(event) = events.blocking_recv() {
-            if matches!(event, Event::Finished(_) | Event::Failed(_)) {
-                break;
+    let prompt = &golden.cases[1].prompt;
+    for scored in [false, true] {
+        let probe = || SubmitRequest {
+            prompt_logprobs: scored,
+            ..greedy_request(prompt, 12, 5)
+        };
+        let alone = complete(&engine, probe());
+        // The probe joins in the middle of 30 others, so it never sits first in the batch.
+        let before = crowd(&engine, &golden, 15, 0);
+        let probe_events = engine.submit(probe()).expect("accepted");
+        let after = crowd(&engine, &golden, 15, 15);
+        let among = {
+            let mut events = probe_events;
+            let mut done = None;
+            while let Some(event) = events.blocking_recv() {
+                if let Event::Finished(result) = event {
+                    done = Some(result);
+                }
             }
+            done.expect("probe finished")
+        };
+        drain(before);
+        drain(after);
+        assert_eq!(alone.tokens, among.tokens);
+        let (a, b) = (alone.token_logprobs.unwrap(), among.token_logprobs.unwrap());
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.logprob - y.logprob).abs() <= 1e-5, "{x:?} vs {y:?}");
+            let ids =
+                |t: &runtime::batcher::TokenLogprob| t.top.iter().map(|p| p.0).collect::<Vec<_>>();
+            assert_eq!(ids(x), ids(y));
         }
+        assert_eq!(alone.prompt_logprobs, among.prompt_logprobs);
     }
-    assert_eq!(alone.tokens, among.tokens);
-    let (a, b) = (alone.token_logprobs.unwrap(), among.token_logprobs.unwrap());
-    for (x, y) in a.iter().zip(&b) {
-        assert!((x.logprob - y.logprob).abs() <= 1e-5, "{x:?} vs {y:?}");
-        let ids =
-            |t: &runtime::batcher::TokenLogprob| t.top.iter().map(|p| p.0).collect::<Vec<_>>();
-        assert_eq!(ids(x), ids(y));
-    }
-    assert_eq!(alone.prompt_logprobs, among.prompt_logprobs);
 }
 
 #[test]
