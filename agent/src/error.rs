@@ -168,6 +168,8 @@ impl IntoResponse for ApiError {
             }
         }
         response.extensions_mut().insert(ErrorCode(self.code));
+        // The OpenAI routes answer the same error in OpenAI's shape (api/openai/error.rs).
+        response.extensions_mut().insert(self);
         response
     }
 }

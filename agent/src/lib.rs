@@ -5,6 +5,7 @@ pub mod api;
 pub mod app_state;
 pub mod auth;
 pub mod callback;
+pub mod chat_template;
 pub mod config;
 pub mod deployment;
 pub mod error;

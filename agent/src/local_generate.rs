@@ -128,6 +128,8 @@ pub fn generate(request: LocalRequest) -> Result<LocalResult, LocalError> {
             stop: request.stop,
             seed: request.seed,
             timeout: None,
+            logprobs: None,
+            prompt_logprobs: false,
         })
         .map_err(|e| LocalError::Generate(e.to_string()))?;
     while let Some(event) = events.blocking_recv() {

@@ -221,7 +221,8 @@ fn rejection_reason(rejection: &SubmitRejection) -> &'static str {
     match rejection {
         SubmitRejection::Engine(SubmitError::QueueFull { .. }) => "queue_full",
         SubmitRejection::Engine(SubmitError::Draining) => "draining",
-        SubmitRejection::SeedNotHonoured | SubmitRejection::Engine(SubmitError::Tokenizer(_)) => {
+        SubmitRejection::SeedNotHonoured
+        | SubmitRejection::Engine(SubmitError::Tokenizer(_) | SubmitError::Unsupported { .. }) => {
             "unsupported"
         }
         SubmitRejection::Engine(SubmitError::EmptyPrompt | SubmitError::PromptTooLong { .. }) => {

@@ -15,6 +15,7 @@ use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization
 use runtime::model::{Architecture, Model, Target};
 use runtime::tokenizer::Tokenizer;
 
+use crate::chat_template::ChatTemplate;
 use crate::config::{AgentConfig, BatcherConfig};
 use crate::deployment::spec::{BackendKind, DeploymentSpec};
 use crate::gpu::{ComputeCapability, ExecutionDevice, GpuInventory, Placement, ReplicaDevice};
@@ -134,6 +135,11 @@ impl RuntimeBackend {
             }
         };
 
+        let chat_template =
+            ChatTemplate::for_model(spec.chat_template.as_deref(), dir.path(), architecture);
+        if let Err(error) = &chat_template {
+            tracing::warn!(model = %spec.model_id, %error, "chat completions will be refused");
+        }
         let limits = dir.limits();
         let loader = Arc::new(RuntimeLoader {
             checkpoint: dir,
@@ -169,6 +175,7 @@ impl RuntimeBackend {
             engine,
             status,
             spec.backend == BackendKind::Candle,
+            chat_template,
         )))
     }
 }

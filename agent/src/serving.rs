@@ -11,6 +11,8 @@ use std::time::Duration;
 use runtime::batcher::{Engine, EngineStats, EventReceiver, SubmitError, SubmitRequest};
 use serde::Serialize;
 
+use crate::chat_template::{ChatTemplate, ChatTemplateError};
+
 /// A model whose files are on local disk, ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ResolvedModel {
@@ -72,15 +74,28 @@ pub struct ServingHandle {
     /// CTranslate2 keeps one random generator per worker thread, seeded once per process,
     /// so a per-request seed cannot be honoured there.
     honours_seeds: bool,
+    /// How a chat conversation becomes this model's prompt; the error when the template
+    /// the model brings cannot be used (chat is refused with it, completions still serve).
+    chat_template: Result<ChatTemplate, ChatTemplateError>,
 }
 
 impl ServingHandle {
-    pub fn new(engine: Engine, status: ServingStatus, honours_seeds: bool) -> Self {
+    pub fn new(
+        engine: Engine,
+        status: ServingStatus,
+        honours_seeds: bool,
+        chat_template: Result<ChatTemplate, ChatTemplateError>,
+    ) -> Self {
         ServingHandle {
             engine,
             status,
             honours_seeds,
+            chat_template,
         }
+    }
+
+    pub fn chat_template(&self) -> Result<&ChatTemplate, &ChatTemplateError> {
+        self.chat_template.as_ref()
     }
 
     /// Queues one generation. Events arrive on the receiver; dropping the receiver cancels
@@ -90,6 +105,11 @@ impl ServingHandle {
             return Err(SubmitRejection::SeedNotHonoured);
         }
         self.engine.submit(request).map_err(SubmitRejection::Engine)
+    }
+
+    /// The deployment's tokenizer (token texts for logprobs).
+    pub fn tokenizer(&self) -> &runtime::tokenizer::Tokenizer {
+        self.engine.tokenizer()
     }
 
     pub fn status(&self) -> ServingStatus {

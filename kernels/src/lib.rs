@@ -10,6 +10,7 @@
 mod distribution;
 mod error;
 mod exp;
+mod logprobs;
 mod nucleus;
 mod params;
 mod rank;
@@ -22,6 +23,7 @@ mod vocab_weights;
 
 pub use distribution::truncated_distribution;
 pub use error::KernelError;
+pub use logprobs::{token_logprob, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use params::SamplingParams;
 pub use rng::RequestRng;
 pub use sampler::{CpuSampler, Sampler};

@@ -18,6 +18,14 @@
           no ids) on CPU, beam_size 1, 24 new tokens, for make_fixtures.py's prompts;
           int8_float16 runs as int8_float32 (CTranslate2 refuses float16 compute on CPU),
           with MKL's int8 GEMM even on AMD CPUs (CT2_USE_MKL, see below).
+  scoring --golden FILE CHECKPOINT...
+      per model (the golden model whose "dir" is the checkpoint's directory name), a
+      `scoring` section with, for every case: `prompt_logprobs` (GPT-2 only: each prompt
+      token's log-softmax from transformers' logits at the position before it, the first
+      null) and `prompt_logprob_sum`; `greedy_logprobs`, each greedy token's log-softmax
+      given the prompt and the greedy tokens before it (teacher forcing; T5: through the
+      decoder); and `ctranslate2_greedy_logprobs`, the per-step `log_prob` that
+      CTranslate2's generate_tokens reports (return_log_prob, greedy, float32 conversion).
 
 With --golden FILE either command also writes its section(s) into that combined golden
 file in place (the ctranslate2 section into the model whose "dir" is the checkpoint's
@@ -49,7 +57,9 @@ from pathlib import Path
 os.environ.setdefault("CT2_USE_MKL", "1")
 
 import ctranslate2  # noqa: E402
+import torch  # noqa: E402
 from ctranslate2.converters import TransformersConverter  # noqa: E402
+from transformers import GPT2LMHeadModel, T5ForConditionalGeneration  # noqa: E402
 
 from make_fixtures import (  # noqa: E402
     GPT2_PROMPTS, MAX_NEW_TOKENS, T5_PROMPTS, gpt2_tokenizer, t5_tokenizer,
@@ -162,6 +172,58 @@ def convert(checkpoint, out):
     return section
 
 
+@torch.no_grad()
+def scoring(checkpoint, cases, work):
+    """The `scoring` section of one model (see the module docstring)."""
+    arch = json.loads((checkpoint / "config.json").read_text())["model_type"]
+    if arch == "gpt2":
+        model = GPT2LMHeadModel.from_pretrained(str(checkpoint)).eval()
+    else:
+        model = T5ForConditionalGeneration.from_pretrained(str(checkpoint)).eval()
+    model_dir = work / f"{checkpoint.name}-ct2-float32"
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    TransformersConverter(str(checkpoint)).convert(str(model_dir), quantization="float32")
+    if arch == "gpt2":
+        ct2 = ctranslate2.Generator(str(model_dir), device="cpu", compute_type="float32")
+        tokenizer = gpt2_tokenizer()
+    else:
+        ct2 = ctranslate2.Translator(str(model_dir), device="cpu", compute_type="float32")
+        tokenizer = t5_tokenizer()
+    section = []
+    for case in cases:
+        prompt, greedy = case["prompt_ids"], case["greedy_ids"]
+        entry = {}
+        if arch == "gpt2":
+            ids = torch.tensor([prompt + greedy])
+            logprobs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
+            scored = [None] + [float(logprobs[i - 1, t]) for i, t in enumerate(prompt) if i > 0]
+            entry["prompt_logprobs"] = scored
+            entry["prompt_logprob_sum"] = sum(x for x in scored if x is not None)
+            n = len(prompt)
+            entry["greedy_logprobs"] = [float(logprobs[n - 1 + i, t]) for i, t in enumerate(greedy)]
+        else:
+            decoder = [model.config.decoder_start_token_id] + greedy[:-1]
+            logits = model(input_ids=torch.tensor([prompt]),
+                           decoder_input_ids=torch.tensor([decoder])).logits[0]
+            logprobs = torch.log_softmax(logits.double(), dim=-1)
+            entry["greedy_logprobs"] = [float(logprobs[i, t]) for i, t in enumerate(greedy)]
+        tokens = tokenizer.convert_ids_to_tokens(prompt)
+        if arch == "gpt2":
+            steps = ct2.generate_tokens(tokens, max_length=len(greedy), sampling_topk=1,
+                                        return_log_prob=True)
+        else:
+            steps = ct2.generate_tokens(tokens, max_decoding_length=len(greedy),
+                                        sampling_topk=1, return_log_prob=True)
+        entry["ctranslate2_greedy_ids"] = []
+        entry["ctranslate2_greedy_logprobs"] = []
+        for step in steps:
+            entry["ctranslate2_greedy_ids"].append(step.token_id)
+            entry["ctranslate2_greedy_logprobs"].append(step.log_prob)
+        section.append(entry)
+    return section
+
+
 def dump(path, value):
     # indent 1, raw UTF-8, no final newline: how the committed golden.json is written, so
     # rewriting it changes only the regenerated values.
@@ -177,8 +239,14 @@ def main():
     ct2 = sub.add_parser("ctranslate2", help="CTranslate2 conversions and greedy outputs")
     ct2.add_argument("checkpoints", nargs="+", type=Path)
     ct2.add_argument("--out", type=Path, required=True)
+    score = sub.add_parser("scoring", help="reference logprobs of prompts and greedy tokens")
+    score.add_argument("checkpoints", nargs="+", type=Path)
+    score.add_argument("--work", type=Path, default=Path("/tmp/scoring-ct2"),
+                       help="where the float32 CTranslate2 conversions are written")
     for p in (tok, ct2):
         p.add_argument("--golden", type=Path, help="combined golden.json to update in place")
+    score.add_argument("--golden", type=Path, required=True,
+                       help="combined golden.json to update in place")
     args = parser.parse_args()
 
     golden = json.loads(args.golden.read_text(encoding="utf-8")) if args.golden else None
@@ -191,6 +259,13 @@ def main():
             print(json.dumps(sections, indent=1, ensure_ascii=False))
         if golden is not None:
             golden.update(sections)
+    elif args.command == "scoring":
+        for checkpoint in args.checkpoints:
+            models = [m for m in golden["models"].values() if m["dir"] == checkpoint.name]
+            if not models:
+                parser.error(f"no model with dir {checkpoint.name!r} in {args.golden}")
+            models[0]["scoring"] = scoring(checkpoint, models[0]["cases"], args.work)
+            golden["generated_with"]["ctranslate2"] = ctranslate2.__version__
     else:
         for checkpoint in args.checkpoints:
             if golden is None:

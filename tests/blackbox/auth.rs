@@ -15,7 +15,6 @@ fn kore_and_native_routes_need_a_known_api_key() {
         ("GET", "/v1/deployments"),
         ("GET", "/v1/deployments/m"),
         ("POST", "/v1/deployments/m/generate"),
-        ("POST", "/v1/completions"),
         ("GET", "/v1/gpus"),
     ];
     for (method, path) in routes {

@@ -473,10 +473,10 @@ fn seeded_sampling_is_refused_naming_the_field_and_greedy_with_a_seed_is_served(
         "/v1/completions",
         &json!({"model": id, "prompt": prompt, "max_tokens": 8, "temperature": 0.8, "seed": 7}),
     );
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    assert_eq!(reply.error_code(), "UNSUPPORTED_PARAMETER");
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.error_code(), "unsupported_parameter");
     assert_eq!(
-        reply.error_field(),
+        reply.error_param(),
         Some("seed"),
         "the OpenAI body's own key"
     );

@@ -116,8 +116,8 @@ fn a_seed_beyond_the_documented_range_is_422_not_clamped() {
         "/v1/completions",
         &json!({"model": "gpt2-tiny", "prompt": "hi", "seed": u64::MAX}),
     );
-    assert_eq!(openai.status, 422, "{}", openai.text);
-    assert_eq!(openai.error_field(), Some("seed"));
+    assert_eq!(openai.status, 400, "{}", openai.text);
+    assert_eq!(openai.error_param(), Some("seed"));
 }
 
 #[test]
@@ -384,8 +384,8 @@ fn a_prompt_too_long_for_the_context_or_empty_is_422_naming_the_prompt() {
         "/v1/completions",
         &json!({"model": "gpt2-tiny", "prompt": ""}),
     );
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    assert_eq!(reply.error_code(), "EMPTY_PROMPT");
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.error_code(), "empty_prompt");
 }
 
 #[test]

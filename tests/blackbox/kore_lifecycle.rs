@@ -120,10 +120,6 @@ fn unknown_ids_are_404_with_the_error_shape() {
             "/v1/deployments/never-deployed/generate",
             &json!({"prompt": "hi"}),
         ),
-        agent.post_json(
-            "/v1/completions",
-            &json!({"model": "never-deployed", "prompt": "hi"}),
-        ),
         agent.get_with_key("/no/such/route"),
     ];
     for reply in replies {
@@ -131,4 +127,12 @@ fn unknown_ids_are_404_with_the_error_shape() {
         assert_eq!(reply.error_code(), "NOT_FOUND");
         assert!(reply.json["error"]["message"].is_string());
     }
+    // The OpenAI route answers in OpenAI's shape (docs/api.md § OpenAI-compatible API).
+    let completion = agent.post_json(
+        "/v1/completions",
+        &json!({"model": "never-deployed", "prompt": "hi"}),
+    );
+    assert_eq!(completion.status, 404, "{}", completion.text);
+    assert_eq!(completion.error_code(), "model_not_found");
+    assert_eq!(completion.error_param(), Some("model"));
 }

@@ -1,5 +1,6 @@
 //! Credentials per surface, as extractors: a handler that takes [`ApiKey`] runs only for a
-//! request with an accepted `x-api-key` (Kore, native and OpenAI routes); one that takes
+//! request with an accepted `x-api-key` (Kore and native routes), [`OpenAiKey`] for the
+//! same key in `x-api-key` or `Authorization: Bearer` (OpenAI routes); one that takes
 //! [`Bearer<Manage>`] or [`Bearer<Predict>`] only for a Bearer token holding that scope
 //! (Lucidworks routes). The checks themselves (digests compared in constant time, JWTs)
 //! live in [`crate::auth`]; this module picks the header and shapes the refusal
@@ -32,6 +33,38 @@ impl FromRequestParts<SharedState> for ApiKey {
 pub(crate) fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     auth.check_api_key(presented).map_err(ApiError::from)
+}
+
+/// The request carried an accepted API key, in `x-api-key` or, as OpenAI's clients send
+/// it, in `Authorization: Bearer <key>` (OpenAI routes). When `x-api-key` is present it
+/// alone is checked, so one request never has two answers.
+pub struct OpenAiKey;
+
+impl FromRequestParts<SharedState> for OpenAiKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
+        let headers = &parts.headers;
+        let checked = match headers.get("x-api-key") {
+            Some(key) => state.auth.check_api_key(key.to_str().ok()),
+            None => state.auth.check_api_key_as_bearer(
+                headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+        };
+        checked.map(|()| OpenAiKey).map_err(|error| {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+            let message = match error {
+                AuthError::Missing => {
+                    "no API key was sent: send it as `Authorization: Bearer <key>` (the \
+                     OpenAI clients' `api_key`) or in the `x-api-key` header"
+                }
+                _ => "the API key was not recognised: check the key you configured the client with",
+            };
+            ApiError::new(status, error.code(), message)
+        })
+    }
 }
 
 /// A scope a Bearer token may grant.

@@ -8,8 +8,8 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use futures::Stream;
 use runtime::batcher::{
-    Completion, Event, EventReceiver, FailureCode, GenerateError, SamplingParams, SubmitError,
-    SubmitRequest,
+    Completion, Event, EventReceiver, FailureCode, GenerateError, RequestOption, SamplingParams,
+    SubmitError, SubmitRequest, TokenLogprob,
 };
 use runtime::text::FinishReason;
 
@@ -39,7 +39,8 @@ pub fn target(state: &AppState, key: &str, log: &RequestLog) -> Result<Target, A
 
 /// A request for `prompt` with merged, validated parameters. Absent a seed, the engine
 /// draws one and reports it in the result; past the timeout the request ends with
-/// `DEADLINE_EXCEEDED`.
+/// `DEADLINE_EXCEEDED`. No logprobs: set [`SubmitRequest::logprobs`] and
+/// [`SubmitRequest::prompt_logprobs`] on the result to ask for them.
 pub fn request(
     state: &AppState,
     prompt: String,
@@ -57,13 +58,20 @@ pub fn request(
         stop: params.stop_sequences.clone(),
         seed,
         timeout: Some(state.config.batcher.request_timeout()),
+        logprobs: None,
+        prompt_logprobs: false,
     }
 }
 
 /// One step of a generation as the surfaces see it.
 #[derive(Debug)]
 pub(crate) enum Step {
-    Token { id: u32, text: String },
+    Token {
+        id: u32,
+        text: String,
+        /// Present when the request asked for logprobs.
+        logprob: Option<TokenLogprob>,
+    },
     Finished(Completion),
     Failed(ApiError),
 }
@@ -80,6 +88,10 @@ pub(crate) struct Generation {
 pub(crate) struct FieldNames {
     pub seed: &'static str,
     pub prompt: String,
+    /// The alternatives-per-token field (`logprobs`).
+    pub logprobs: &'static str,
+    /// The field that asks to score the prompt (`echo`).
+    pub prompt_logprobs: &'static str,
 }
 
 /// Submits `request` to `target`; a refusal is answered at once (429, 503, 422), naming
@@ -151,6 +163,15 @@ fn rejected(deployment: &str, rejection: SubmitRejection, fields: &FieldNames) -
             ),
         )
         .with_field(fields.prompt.clone()),
+        SubmitError::Unsupported { option, reason } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNSUPPORTED_PARAMETER",
+            reason,
+        )
+        .with_field(match option {
+            RequestOption::Logprobs => fields.logprobs,
+            RequestOption::PromptLogprobs => fields.prompt_logprobs,
+        }),
     }
 }
 
@@ -171,9 +192,9 @@ impl Generation {
             return None;
         }
         let step = match self.events.recv().await {
-            Some(Event::Token { id, text }) => {
+            Some(Event::Token { id, text, logprob }) => {
                 self.tracker.token();
-                return Some(Step::Token { id, text });
+                return Some(Step::Token { id, text, logprob });
             }
             Some(Event::Finished(result)) => {
                 self.tracker.finish(&result);

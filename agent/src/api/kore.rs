@@ -64,6 +64,7 @@ pub(crate) fn deploy_fields(
     let device_type = spec_fields::device_type(root, catalog)?;
     let optimization_obj = root.object("optimizationInfo")?;
     let (backend, quantization) = spec_fields::optimization(optimization_obj.as_ref())?;
+    let chat_template = spec_fields::chat_template(root)?;
     let mut objects = vec![root, &hyper];
     objects.extend(scaling_obj.as_ref());
     objects.extend(optimization_obj.as_ref());
@@ -78,6 +79,7 @@ pub(crate) fn deploy_fields(
         device_type,
         backend,
         quantization,
+        chat_template,
     })
 }
 

@@ -82,6 +82,7 @@ pub fn parse_create_request(
     scaling.max_replicas = max_replicas;
     let device_type = spec_fields::device_type(config, catalog)?;
     let (backend, quantization) = spec_fields::optimization(Some(config))?;
+    let chat_template = spec_fields::chat_template(config)?;
     let mut objects = vec![&root, config];
     objects.extend(hyper.as_ref());
     log_unknown_keys("lucidworks", &objects);
@@ -96,6 +97,7 @@ pub fn parse_create_request(
             device_type,
             backend,
             quantization,
+            chat_template,
         },
         region,
         config: config_value.clone(),
@@ -289,6 +291,9 @@ pub async fn predict(
         let fields = generate::FieldNames {
             seed: "modelConfig.seed",
             prompt: format!("batch[{i}].text"),
+            // Predictions never ask for logprobs; named for completeness.
+            logprobs: "modelConfig.logprobs",
+            prompt_logprobs: "modelConfig.promptLogprobs",
         };
         generations.push(generate::submit(&target, request, &fields).await?);
     }

@@ -10,7 +10,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures::StreamExt;
-use runtime::batcher::Completion;
+use runtime::batcher::{Completion, SubmitRequest, TokenLogprob};
+use runtime::tokenizer::Tokenizer;
 use serde_json::{json, Value};
 
 use crate::api::access::ApiKey;
@@ -118,6 +119,10 @@ pub struct GenerateBody {
     pub(crate) overrides: spec_fields::GenerationOverrides,
     /// `stream` as given; absent, `Accept: text/event-stream` decides.
     pub stream: Option<bool>,
+    /// `parameters.logprobs`: report each token's logprob with this many alternatives.
+    pub logprobs: Option<usize>,
+    /// `parameters.promptLogprobs`: score the prompt's tokens too.
+    pub prompt_logprobs: bool,
 }
 
 /// `{"prompt": str | [str], "parameters": {...}, "stream": bool}`.
@@ -164,6 +169,10 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
         Some(p) => spec_fields::generation_overrides(p)?,
         None => Default::default(),
     };
+    let (logprobs, prompt_logprobs) = match &parameters {
+        Some(p) => logprob_options(p)?,
+        None => (None, false),
+    };
     let stream = root.bool("stream")?;
     let mut objects = vec![&root];
     objects.extend(parameters.as_ref());
@@ -173,12 +182,42 @@ pub fn parse_generate_body(body: &[u8]) -> Result<GenerateBody, ApiError> {
         prompt_was_array,
         overrides,
         stream,
+        logprobs,
+        prompt_logprobs,
     })
 }
 
-/// The native result object.
-pub(crate) fn result_json(result: &Completion) -> Value {
-    json!({
+/// `parameters.logprobs` (alternatives per token, `docs/api.md` § Validation table) and
+/// `parameters.promptLogprobs`.
+fn logprob_options(parameters: &JsonObject<'_>) -> Result<(Option<usize>, bool), ApiError> {
+    let logprobs = parameters
+        .integer("logprobs")?
+        .map(|n| rules::LOGPROBS.check_u32(&parameters.path_of("logprobs"), n))
+        .transpose()?
+        .map(|n| n as usize);
+    let prompt_logprobs = parameters.bool("promptLogprobs")?.unwrap_or(false);
+    Ok((logprobs, prompt_logprobs))
+}
+
+impl GenerateBody {
+    /// The engine request for one of the prompts, logprob options included.
+    fn request(
+        &self,
+        state: &crate::app_state::AppState,
+        prompt: String,
+        params: &crate::deployment::spec::GenerationParams,
+    ) -> SubmitRequest {
+        SubmitRequest {
+            logprobs: self.logprobs,
+            prompt_logprobs: self.prompt_logprobs,
+            ..generate::request(state, prompt, params, self.overrides.seed)
+        }
+    }
+}
+
+/// The native result object; `logprobs` and `promptLogprobs` only when asked for.
+pub(crate) fn result_json(result: &Completion, tokenizer: &Tokenizer) -> Value {
+    let mut body = json!({
         "text": result.text,
         "tokens": result.tokens,
         "finishReason": result.finish_reason.as_str(),
@@ -187,6 +226,41 @@ pub(crate) fn result_json(result: &Completion) -> Value {
             "completionTokens": result.tokens.len(),
         },
         "seed": result.seed,
+    });
+    if let Some(logprobs) = &result.token_logprobs {
+        body["logprobs"] = result
+            .tokens
+            .iter()
+            .zip(logprobs)
+            .map(|(&id, logprob)| token_json(id, Some(logprob), tokenizer))
+            .collect();
+    }
+    if let Some(prompt) = &result.prompt_logprobs {
+        body["promptLogprobs"] = prompt
+            .tokens
+            .iter()
+            .zip(&prompt.logprobs)
+            .map(|(&id, logprob)| token_json(id, logprob.as_ref(), tokenizer))
+            .collect();
+    }
+    body
+}
+
+/// `{"id", "text", "logprob", "top": [{"id", "text", "logprob"}]}`; `logprob` is null and
+/// `top` empty where nothing scored the token (a prompt's first).
+fn token_json(id: u32, logprob: Option<&TokenLogprob>, tokenizer: &Tokenizer) -> Value {
+    let text = |id: u32| tokenizer.decode(&[id]).unwrap_or_default();
+    let top: Vec<Value> = logprob
+        .map(|l| l.top.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|&(id, logprob)| json!({"id": id, "text": text(id), "logprob": logprob}))
+        .collect();
+    json!({
+        "id": id,
+        "text": text(id),
+        "logprob": logprob.map(|l| l.logprob),
+        "top": top,
     })
 }
 
@@ -221,25 +295,25 @@ pub async fn generate(
     let params = parsed
         .overrides
         .apply(&target.deployment.spec.generation, "parameters.topP")?;
-    let seed = parsed.overrides.seed;
     if stream {
-        let prompt = parsed.prompts.into_iter().next().unwrap_or_default();
+        let prompt = parsed.prompts.first().cloned().unwrap_or_default();
         let generation = generate::submit(
             &target,
-            generate::request(&state, prompt, &params, seed),
+            parsed.request(&state, prompt, &params),
             &fields("prompt".to_owned()),
         )
         .await?;
         let stream_log = log.clone();
-        let events = generation
-            .into_stream()
-            .map(move |step| Ok::<Event, Infallible>(sse_event(step, &stream_log)));
+        let handle = target.handle.clone();
+        let events = generation.into_stream().map(move |step| {
+            Ok::<Event, Infallible>(sse_event(step, &stream_log, handle.tokenizer()))
+        });
         return Ok(Sse::new(events)
             .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keep-alive"))
             .into_response());
     }
     let mut generations = Vec::with_capacity(parsed.prompts.len());
-    for (i, prompt) in parsed.prompts.into_iter().enumerate() {
+    for (i, prompt) in parsed.prompts.iter().cloned().enumerate() {
         let prompt_field = if parsed.prompt_was_array {
             format!("prompt[{i}]")
         } else {
@@ -248,7 +322,7 @@ pub async fn generate(
         generations.push(
             generate::submit(
                 &target,
-                generate::request(&state, prompt, &params, seed),
+                parsed.request(&state, prompt, &params),
                 &fields(prompt_field),
             )
             .await?,
@@ -259,7 +333,7 @@ pub async fn generate(
     for result in results {
         let result = result?;
         log.tokens(result.prompt_tokens, result.tokens.len());
-        answers.push(result_json(&result));
+        answers.push(result_json(&result, target.handle.tokenizer()));
     }
     let body = if parsed.prompt_was_array {
         Value::Array(answers)
@@ -274,14 +348,23 @@ fn fields(prompt: String) -> generate::FieldNames {
     generate::FieldNames {
         seed: "parameters.seed",
         prompt,
+        logprobs: "parameters.logprobs",
+        prompt_logprobs: "parameters.promptLogprobs",
     }
 }
 
-/// One SSE event: `{"token": {...}}` per token, the full result last, or an `error` event.
-fn sse_event(step: Step, log: &RequestLog) -> Event {
+/// One SSE event: `{"token": {...}}` per token (with `logprob` and `top` when asked for),
+/// the full result last, or an `error` event.
+fn sse_event(step: Step, log: &RequestLog, tokenizer: &Tokenizer) -> Event {
     match step {
-        Step::Token { id, text } => {
-            Event::default().data(json!({"token": {"id": id, "text": text}}).to_string())
+        Step::Token { id, text, logprob } => {
+            let mut token = json!({"id": id, "text": text});
+            if let Some(logprob) = &logprob {
+                let scored = token_json(id, Some(logprob), tokenizer);
+                token["logprob"] = scored["logprob"].clone();
+                token["top"] = scored["top"].clone();
+            }
+            Event::default().data(json!({ "token": token }).to_string())
         }
         Step::Finished(result) => {
             log.tokens(result.prompt_tokens, result.tokens.len());
@@ -291,7 +374,7 @@ fn sse_event(step: Step, log: &RequestLog) -> Event {
                 finish_reason = result.finish_reason.as_str(),
                 "stream finished"
             );
-            Event::default().data(result_json(&result).to_string())
+            Event::default().data(result_json(&result, tokenizer).to_string())
         }
         Step::Failed(error) => Event::default()
             .event("error")

@@ -40,7 +40,7 @@ pub(crate) fn router(state: SharedState) -> Router {
             get(native::get).delete(native::delete),
         )
         .route("/v1/deployments/{id}/generate", post(native::generate))
-        .route("/v1/completions", post(openai::completions))
+        .merge(openai::routes())
         .route("/v1/store/models", get(store::list))
         .route(
             "/v1/store/models/{model_id}",

@@ -3,6 +3,7 @@
 //! [`crate::validation`].
 
 use crate::api::body::JsonObject;
+use crate::chat_template::{ChatTemplate, TemplateOrigin};
 use crate::deployment::spec::{BackendKind, GenerationParams, Quantization, Scaling};
 use crate::error::ApiError;
 use crate::gpu::DeviceCatalog;
@@ -280,4 +281,35 @@ pub fn name(obj: &JsonObject<'_>, fallback: Option<&str>) -> Result<String, ApiE
     };
     rules::check_chars(&field, rules::NAME_CHARS, name)?;
     Ok(name.to_owned())
+}
+
+/// `chat_template` (also `chatTemplate`): a Jinja chat template, at most
+/// [`rules::CHAT_TEMPLATE_MAX_BYTES`], that must compile (422 `INVALID_CHAT_TEMPLATE` with
+/// the template engine's reason).
+pub fn chat_template(obj: &JsonObject<'_>) -> Result<Option<String>, ApiError> {
+    let Some((key, value)) = obj.value_any(&["chat_template", "chatTemplate"]) else {
+        return Ok(None);
+    };
+    let field = obj.path_of(key);
+    let source = crate::api::body::as_str(&field, value)?;
+    if source.is_empty() || source.len() > rules::CHAT_TEMPLATE_MAX_BYTES {
+        return Err(ApiError::from(RuleViolation::new(
+            "OUT_OF_RANGE",
+            &field,
+            format!(
+                "{field} must be 1 to {} bytes of Jinja, but it has {}",
+                rules::CHAT_TEMPLATE_MAX_BYTES,
+                source.len()
+            ),
+        )));
+    }
+    ChatTemplate::compile(source, TemplateOrigin::Deployment).map_err(|error| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_CHAT_TEMPLATE",
+            error.to_string(),
+        )
+        .with_field(field)
+    })?;
+    Ok(Some(source.to_owned()))
 }

@@ -200,6 +200,16 @@ impl Authenticator {
         }
     }
 
+    /// Checks an API key sent as `Authorization: Bearer <key>`, as OpenAI's clients send it
+    /// (the OpenAI routes only: there a bearer value is an API key, never a scoped token).
+    pub fn check_api_key_as_bearer(
+        &self,
+        authorization_header: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let key = bearer_token(authorization_header)?;
+        self.check_api_key(Some(key))
+    }
+
     /// Checks an `Authorization` header value and that the credential grants
     /// `required_scope`.
     pub fn check_bearer(
@@ -321,6 +331,28 @@ mod tests {
         assert!(!auth.has_api_keys());
         assert_eq!(
             auth.check_api_key(Some("anything")),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn an_api_key_is_accepted_as_a_bearer_value_and_a_scoped_token_is_not() {
+        let auth = authenticator();
+        assert_eq!(
+            auth.check_api_key_as_bearer(Some("Bearer kg-plain")),
+            Ok(())
+        );
+        assert_eq!(
+            auth.check_api_key_as_bearer(Some("bearer kg-hashed")),
+            Ok(())
+        );
+        assert_eq!(
+            auth.check_api_key_as_bearer(Some("Bearer predict-token")),
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(auth.check_api_key_as_bearer(None), Err(AuthError::Missing));
+        assert_eq!(
+            auth.check_api_key_as_bearer(Some("kg-plain")),
             Err(AuthError::Invalid)
         );
     }

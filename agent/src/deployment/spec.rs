@@ -102,6 +102,10 @@ pub struct DeploymentSpec {
     pub device_type: String,
     pub backend: BackendKind,
     pub quantization: Quantization,
+    /// The deploy body's `chat_template` (Jinja), overriding the model's own and the
+    /// architecture's default (crate::chat_template). Absent in records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
 }
 
 #[cfg(test)]
@@ -128,6 +132,7 @@ impl DeploymentSpec {
             device_type: device_type.to_owned(),
             backend,
             quantization,
+            chat_template: None,
         }
     }
 }

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 
 use super::queue::RequestQueue;
 use super::replica::{ReplicaControl, StepObserver};
-use super::request::{GenerateError, Job};
+use super::request::{GenerateError, Job, PromptLogprobs};
 use super::scheduler::IDLE_POLL;
 use super::sequence::Sequence;
+use kernels::TokenLogprob;
+
 use crate::ct2::{Ct2Finish, Ct2Model, Ct2Request, Ct2Sampling, StepControl, StepEvent};
 use crate::text::FinishReason;
 use crate::tokenizer::Tokenizer;
@@ -117,10 +119,61 @@ impl Ct2Batcher {
             .collect()
     }
 
+    /// Scores the prompts of the jobs that asked (echo), in one `score_batch` call; should
+    /// it fail, those jobs fail and the others go on. Pairs each job with its scores.
+    fn score_prompts(&self, batch: Vec<Job>) -> Vec<(Job, Option<PromptLogprobs>)> {
+        let wanted: Vec<&[u32]> = batch
+            .iter()
+            .filter(|job| job.request.prompt_logprobs)
+            .map(|job| &job.request.prompt_ids[..])
+            .collect();
+        if wanted.is_empty() {
+            return batch.into_iter().map(|job| (job, None)).collect();
+        }
+        let mut scored = match self.model.score_prompts(&wanted) {
+            Ok(scores) => scores.into_iter(),
+            Err(error) => {
+                let error = GenerateError::Model(error.to_string());
+                let (failed, rest): (Vec<Job>, Vec<Job>) = batch
+                    .into_iter()
+                    .partition(|job| job.request.prompt_logprobs);
+                for job in failed {
+                    job.fail(error.clone());
+                }
+                return rest.into_iter().map(|job| (job, None)).collect();
+            }
+        };
+        batch
+            .into_iter()
+            .map(|job| {
+                let scores = if job.request.prompt_logprobs {
+                    scored.next().map(|scores| PromptLogprobs {
+                        tokens: job.request.prompt_ids.clone(),
+                        logprobs: std::iter::once(None)
+                            .chain(scores.into_iter().map(|logprob| {
+                                Some(TokenLogprob {
+                                    logprob,
+                                    top: Vec::new(),
+                                })
+                            }))
+                            .collect(),
+                    })
+                } else {
+                    None
+                };
+                (job, scores)
+            })
+            .collect()
+    }
+
     fn generate(&self, batch: Vec<Job>) {
+        let batch = self.score_prompts(batch);
+        if batch.is_empty() {
+            return;
+        }
         let requests: Vec<Ct2Request> = batch
             .iter()
-            .map(|job| Ct2Request {
+            .map(|(job, _)| Ct2Request {
                 prompt: job.request.prompt_ids.clone(),
                 max_new_tokens: job.request.max_new_tokens,
                 sampling: Ct2Sampling {
@@ -128,11 +181,18 @@ impl Ct2Batcher {
                     top_k: job.request.sampling.top_k,
                     top_p: job.request.sampling.top_p,
                 },
+                logprobs: job.request.logprobs.is_some(),
             })
             .collect();
         let mut sequences: Vec<Sequence> = batch
             .into_iter()
-            .map(|job| Sequence::new(job, self.tokenizer.clone()))
+            .map(|(job, scores)| {
+                let mut sequence = Sequence::new(job, self.tokenizer.clone());
+                if let Some(scores) = scores {
+                    sequence.set_prompt_logprobs(scores);
+                }
+                sequence
+            })
             .collect();
         let mut endings: Vec<Option<Ending>> = sequences.iter().map(|_| None).collect();
         let eos = self.model.eos_token_id();
@@ -162,7 +222,13 @@ impl Ct2Batcher {
                 return StepControl::Stop;
             }
             let token = if event.is_eos { eos } else { event.token_id };
-            match sequence.accept(token, eos) {
+            // Alternatives were refused at submission (`LogprobSupport`): the chosen
+            // token's logprob only.
+            let logprob = event.logprob.map(|logprob| TokenLogprob {
+                logprob,
+                top: Vec::new(),
+            });
+            match sequence.accept(token, logprob, eos) {
                 Ok(None) => StepControl::Continue,
                 Ok(Some(reason)) => {
                     *ending = Some(Ending::Finished(reason));

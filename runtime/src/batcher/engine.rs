@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +16,7 @@ use kernels::{CpuSampler, SamplingParams};
 use tokio::sync::mpsc;
 
 use super::queue::{PushError, RequestQueue};
-use super::replica::{ReplicaControl, ReplicaModel, StepObserver};
+use super::replica::{LogprobSupport, ReplicaControl, ReplicaModel, StepObserver};
 use super::request::{Completion, Event, EventReceiver, GenerateRequest, Job};
 use super::scheduler::{Scheduler, SchedulerConfig};
 use super::warm_up::warm_up;
@@ -72,6 +72,20 @@ pub struct SubmitRequest {
     /// Absent: a random seed below 2^63 is drawn and reported back.
     pub seed: Option<u64>,
     pub timeout: Option<Duration>,
+    /// See [`GenerateRequest::logprobs`](super::request::GenerateRequest).
+    pub logprobs: Option<usize>,
+    /// Score the prompt (echo); `max_new_tokens` may then be 0.
+    pub prompt_logprobs: bool,
+}
+
+/// A request option a backend may be unable to honour; the HTTP surfaces name the field
+/// as they spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOption {
+    /// How many alternatives per token (`logprobs`).
+    Logprobs,
+    /// Scoring the prompt (`echo` with `logprobs`).
+    PromptLogprobs,
 }
 
 /// Why the engine refused a request before queueing it.
@@ -94,6 +108,12 @@ pub enum SubmitError {
     /// adds no start token of its own; T5's tokenizer always appends `</s>`).
     #[error("the prompt is empty: give at least one token of text to continue")]
     EmptyPrompt,
+    /// The deployment's backend cannot honour `option` as asked (never silently dropped).
+    #[error("{reason}")]
+    Unsupported {
+        option: RequestOption,
+        reason: String,
+    },
 }
 
 /// Why an engine could not start.
@@ -149,6 +169,8 @@ struct Inner {
     config: EngineConfig,
     tokenizer: Arc<Tokenizer>,
     limits: ContextLimits,
+    /// What the replicas' backend can report, known once the first replica loaded.
+    logprob_support: OnceLock<LogprobSupport>,
     queue: Arc<RequestQueue<Job>>,
     loader: Arc<dyn ReplicaLoader>,
     observer: StepObserver,
@@ -185,6 +207,7 @@ impl Engine {
             next_index: AtomicUsize::new(0),
             events: Mutex::new(VecDeque::new()),
             shutdown: AtomicBool::new(false),
+            logprob_support: OnceLock::new(),
             config,
             tokenizer,
             limits,
@@ -199,6 +222,8 @@ impl Engine {
                 .loader
                 .load(&placed)
                 .map_err(|reason| EngineError::Load { index, reason })?;
+            // Every replica runs the same backend and architecture.
+            let _ = inner.logprob_support.set(replica.model.logprob_support());
             loaded.push(replica);
         }
         progress(StartStep::Warming);
@@ -237,6 +262,7 @@ impl Engine {
         if inner.queue.is_closed() {
             return Err(SubmitError::Draining);
         }
+        inner.check_logprobs(&request)?;
         // Tokenizing costs time and memory in proportion to the prompt, so it stops once
         // the prompt is known not to fit: a 1 MB prompt costs what a context's worth does.
         let budget = inner.prompt_budget(request.max_new_tokens);
@@ -264,14 +290,16 @@ impl Engine {
         // request, and the HTTP APIs take seeds as non-negative signed 64-bit integers.
         let seed = request.seed.unwrap_or_else(|| rand::random::<u64>() >> 1);
         let (events, receiver) = mpsc::unbounded_channel();
-        if request.max_new_tokens == 0 {
-            // Nothing to generate: answer without occupying a slot.
+        if request.max_new_tokens == 0 && !request.prompt_logprobs {
+            // Nothing to generate or score: answer without occupying a slot.
             let _ = events.send(Event::Finished(Completion {
                 text: String::new(),
                 tokens: Vec::new(),
                 finish_reason: FinishReason::Length,
                 prompt_tokens: prompt_ids.len(),
                 seed: Some(seed),
+                token_logprobs: request.logprobs.map(|_| Vec::new()),
+                prompt_logprobs: None,
             }));
             return Ok(receiver);
         }
@@ -283,6 +311,8 @@ impl Engine {
                 stop: request.stop,
                 seed,
                 deadline: request.timeout.map(|t| Instant::now() + t),
+                logprobs: request.logprobs,
+                prompt_logprobs: request.prompt_logprobs,
             },
             events,
         };
@@ -383,6 +413,46 @@ impl Inner {
                 .min(total.saturating_sub(max_new_tokens)),
             None => limits.max_prompt_tokens,
         }
+    }
+
+    /// The backend can report what the request asks for (`docs/sampling.md`
+    /// § Log-probabilities).
+    fn check_logprobs(&self, request: &SubmitRequest) -> Result<(), SubmitError> {
+        let support = self
+            .logprob_support
+            .get()
+            .copied()
+            .unwrap_or(LogprobSupport {
+                max_top: 0,
+                prompt: false,
+            });
+        if let Some(top) = request.logprobs {
+            let max = support.max_top.min(kernels::MAX_TOP_LOGPROBS);
+            if top > max {
+                let reason = if max == 0 {
+                    format!(
+                        "this deployment's backend reports only the chosen token's logprob, \
+                         not alternatives: logprobs must be 0 (got {top})"
+                    )
+                } else {
+                    format!("logprobs must be at most {max} (got {top})")
+                };
+                return Err(SubmitError::Unsupported {
+                    option: RequestOption::Logprobs,
+                    reason,
+                });
+            }
+        }
+        if request.prompt_logprobs && !support.prompt {
+            return Err(SubmitError::Unsupported {
+                option: RequestOption::PromptLogprobs,
+                reason: "this deployment cannot score its prompt (echo with logprobs): it is an \
+                         encoder-decoder model, whose prompt is the encoder's input and is not \
+                         predicted by the decoder"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The prompt holds at least one token and, with `max_new_tokens`, fits the model's

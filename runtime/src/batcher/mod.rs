@@ -14,9 +14,9 @@ mod warm_up;
 
 pub use engine::{
     Engine, EngineConfig, EngineError, EngineStats, LoadedReplica, ReplicaLoader, ReplicaStats,
-    ScalingEvent, StartStep, SubmitError, SubmitRequest,
+    RequestOption, ScalingEvent, StartStep, SubmitError, SubmitRequest,
 };
-pub use kernels::SamplingParams;
+pub use kernels::{SamplingParams, TokenLogprob, MAX_TOP_LOGPROBS};
 pub use queue::{PushError, RequestQueue};
-pub use replica::{ReplicaModel, StepObserver};
-pub use request::{Completion, Event, EventReceiver, FailureCode, GenerateError};
+pub use replica::{LogprobSupport, ReplicaModel, StepObserver};
+pub use request::{Completion, Event, EventReceiver, FailureCode, GenerateError, PromptLogprobs};

@@ -19,6 +19,36 @@ pub enum ReplicaModel {
     Ctranslate2(Arc<crate::ct2::Ct2Model>),
 }
 
+/// What a replica's backend can report about token probabilities
+/// (`docs/sampling.md` § Log-probabilities); requests asking for more are refused with
+/// [`super::SubmitError::Unsupported`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogprobSupport {
+    /// Most alternatives per generated token; 0: the chosen token's logprob only.
+    pub max_top: usize,
+    /// Whether prompts can be scored (echo with logprobs).
+    pub prompt: bool,
+}
+
+impl ReplicaModel {
+    pub fn logprob_support(&self) -> LogprobSupport {
+        match self {
+            ReplicaModel::Candle(model) => LogprobSupport {
+                max_top: kernels::MAX_TOP_LOGPROBS,
+                prompt: model.scores_prompts(),
+            },
+            // CTranslate2 reports the chosen token's raw log-softmax per step
+            // (`return_scores`) but not the alternatives; GPT-2 prompts are scored with
+            // `score_batch` (`docs/ctranslate2.md` § Logprobs).
+            #[cfg(feature = "ctranslate2")]
+            ReplicaModel::Ctranslate2(model) => LogprobSupport {
+                max_top: 0,
+                prompt: model.scores_prompts(),
+            },
+        }
+    }
+}
+
 /// Shared between a replica thread and the engine that supervises it.
 #[derive(Debug)]
 pub struct ReplicaControl {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use kernels::SamplingParams;
+use kernels::{SamplingParams, TokenLogprob};
 use tokio::sync::mpsc;
 
 use crate::text::FinishReason;
@@ -20,6 +20,14 @@ pub struct GenerateRequest {
     pub seed: u64,
     /// After this instant the request fails with [`GenerateError::DeadlineExceeded`].
     pub deadline: Option<Instant>,
+    /// `None`: no log-probabilities. `Some(k)`: every generated token's logprob and the
+    /// `k` most likely alternatives (`k ≤ MAX_TOP_LOGPROBS`), from the raw log-softmax
+    /// before temperature, top-k and top-p (`docs/sampling.md` § Log-probabilities).
+    pub logprobs: Option<usize>,
+    /// Score the prompt too (OpenAI's `echo` with `logprobs`): each prompt token's logprob
+    /// given the tokens before it, with `logprobs`' alternatives. With it,
+    /// `max_new_tokens` may be 0 (score only).
+    pub prompt_logprobs: bool,
 }
 
 /// The finished result of a request.
@@ -34,6 +42,32 @@ pub struct Completion {
     /// not replay the request (CTranslate2 keeps one generator per worker thread), so none
     /// is offered (docs/api.md).
     pub seed: Option<u64>,
+    /// One entry per entry of `tokens`, when the request asked for `logprobs`.
+    pub token_logprobs: Option<Vec<TokenLogprob>>,
+    /// The scored prompt, when the request asked for `prompt_logprobs`.
+    pub prompt_logprobs: Option<PromptLogprobs>,
+}
+
+/// A prompt scored token by token (echo scoring).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptLogprobs {
+    /// The prompt's token ids, as the model saw them.
+    pub tokens: Vec<u32>,
+    /// One entry per prompt token: its logprob given the tokens before it. The first is
+    /// `None` (nothing predicts it; OpenAI sends `null` there).
+    pub logprobs: Vec<Option<TokenLogprob>>,
+}
+
+impl PromptLogprobs {
+    /// The sum of the prompt's logprobs: its log-likelihood given its first token (the
+    /// number evaluation harnesses compare).
+    pub fn total(&self) -> f64 {
+        self.logprobs
+            .iter()
+            .flatten()
+            .map(|l| f64::from(l.logprob))
+            .sum()
+    }
 }
 
 /// Why a request failed after it was accepted.
@@ -88,6 +122,8 @@ pub enum Event {
     Token {
         id: u32,
         text: String,
+        /// Present when the request asked for `logprobs`.
+        logprob: Option<TokenLogprob>,
     },
     Finished(Completion),
     Failed(GenerateError),

@@ -11,11 +11,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kernels::{Sampler, SamplingParams};
+use kernels::{token_logprob, Sampler, SamplingParams, TokenLogprob};
 
 use super::queue::RequestQueue;
 use super::replica::{ReplicaControl, StepObserver};
-use super::request::{Event, GenerateError, Job};
+use super::request::{Event, GenerateError, Job, PromptLogprobs};
 use super::sequence::Sequence;
 use crate::model::{on_cpu_pool, Model, ModelError, Slot};
 use crate::text::FinishReason;
@@ -140,8 +140,18 @@ impl Scheduler {
 
     /// Prefills the joiners in one batch and samples each one's first token from its own
     /// logits row with its own random stream. Should the batch fail, each joiner is
-    /// prefilled alone, so one bad prompt fails only its own request.
+    /// prefilled alone, so one bad prompt fails only its own request. Joiners that score
+    /// their prompt (echo) are prefilled alone, keeping every row's logits.
     fn start_sequences(&mut self, joiners: Vec<(Job, Slot)>) {
+        let (scored, joiners): (Vec<_>, Vec<_>) = joiners
+            .into_iter()
+            .partition(|(job, _)| job.request.prompt_logprobs);
+        for (job, slot) in scored {
+            self.start_scored_sequence(job, slot);
+        }
+        if joiners.is_empty() {
+            return;
+        }
         let (jobs, mut slots): (Vec<Job>, Vec<Slot>) = joiners.into_iter().unzip();
         let batched = {
             let prompts: Vec<&[u32]> = jobs.iter().map(|j| &j.request.prompt_ids[..]).collect();
@@ -152,24 +162,61 @@ impl Scheduler {
         match batched {
             Ok(logits) => {
                 for ((job, slot), row) in jobs.into_iter().zip(slots).zip(logits.chunks(vocab)) {
-                    self.start_sequence(job, slot, Ok(row));
+                    self.start_sequence(job, slot, Ok(row), None);
                 }
             }
             Err(_) if jobs.len() > 1 => {
                 for (job, mut slot) in jobs.into_iter().zip(slots) {
                     let logits = self.model.prefill(&mut slot, &job.request.prompt_ids);
-                    self.start_sequence(job, slot, logits.as_deref());
+                    self.start_sequence(job, slot, logits.as_deref(), None);
                 }
             }
             Err(e) => {
                 for (job, slot) in jobs.into_iter().zip(slots) {
-                    self.start_sequence(job, slot, Err(&e));
+                    self.start_sequence(job, slot, Err(&e), None);
                 }
             }
         }
     }
 
-    fn start_sequence(&mut self, job: Job, slot: Slot, logits: Result<&[f32], &ModelError>) {
+    /// Prefills one prompt keeping the logits of every position, scores each prompt token
+    /// from the row before it, then starts the sequence from the last row.
+    fn start_scored_sequence(&mut self, job: Job, mut slot: Slot) {
+        let prompt = &job.request.prompt_ids;
+        let logits = self.model.prefill_scored(&mut slot, prompt);
+        let vocab = self.model.vocab_size();
+        let (scores, last) = match &logits {
+            Ok(rows) if rows.len() == prompt.len() * vocab && !rows.is_empty() => {
+                let top = job.request.logprobs.unwrap_or(0);
+                let scores = PromptLogprobs {
+                    tokens: prompt.clone(),
+                    logprobs: std::iter::once(None)
+                        .chain(
+                            rows.chunks(vocab)
+                                .zip(&prompt[1..])
+                                .map(|(row, &next)| Some(token_logprob(row, next, top))),
+                        )
+                        .collect(),
+                };
+                (Some(scores), Ok(&rows[rows.len() - vocab..]))
+            }
+            Ok(_) => {
+                let error = GenerateError::Model("prompt scoring returned no logits".into());
+                self.free_slots.push(slot);
+                return job.fail(error);
+            }
+            Err(e) => (None, Err(e)),
+        };
+        self.start_sequence(job, slot, last, scores);
+    }
+
+    fn start_sequence(
+        &mut self,
+        job: Job,
+        slot: Slot,
+        logits: Result<&[f32], &ModelError>,
+        prompt_logprobs: Option<PromptLogprobs>,
+    ) {
         let logits = match logits {
             Ok(logits) => logits,
             Err(e) => {
@@ -179,13 +226,25 @@ impl Scheduler {
             }
         };
         let mut sequence = Sequence::new(job, self.tokenizer.clone());
+        if let Some(scores) = prompt_logprobs {
+            sequence.set_prompt_logprobs(scores);
+        }
+        if sequence.job.request.max_new_tokens == 0 {
+            // Scoring only (echo with no new tokens): the result is the scored prompt.
+            let running = Running { sequence, slot };
+            return self.complete(running, Ok(FinishReason::Length));
+        }
         let params = [sequence.job.request.sampling];
         let uniforms = [sequence.rng.next_uniform()];
+        let eos = self.model.eos_token_id();
         let sampled = self
             .sampler
             .sample(logits, self.model.vocab_size(), &params, &uniforms)
             .map_err(|e| GenerateError::Model(e.to_string()))
-            .and_then(|tokens| sequence.accept(tokens[0], self.model.eos_token_id()));
+            .and_then(|tokens| {
+                let logprob = chosen_logprob(&sequence, logits, tokens[0]);
+                sequence.accept(tokens[0], logprob, eos)
+            });
         let running = Running { sequence, slot };
         match sampled {
             Ok(None) => self.running.push(running),
@@ -230,9 +289,17 @@ impl Scheduler {
             Err(e) => return self.fail_all(GenerateError::Model(e.to_string())),
         };
         let eos = self.model.eos_token_id();
+        let vocab = self.model.vocab_size();
         let mut finished = Vec::new();
-        for (index, (running, token)) in self.running.iter_mut().zip(tokens).enumerate() {
-            match running.sequence.accept(token, eos) {
+        for (index, ((running, token), row)) in self
+            .running
+            .iter_mut()
+            .zip(tokens)
+            .zip(logits.chunks(vocab))
+            .enumerate()
+        {
+            let logprob = chosen_logprob(&running.sequence, row, token);
+            match running.sequence.accept(token, logprob, eos) {
                 Ok(Some(reason)) => finished.push((index, Ok(reason))),
                 Ok(None) => {}
                 Err(error) => finished.push((index, Err(error))),
@@ -287,6 +354,13 @@ impl Scheduler {
         }
         self.control.set_running(self.running.len());
     }
+}
+
+/// The sampled token's logprob from its own logits row, when its request asked for them.
+fn chosen_logprob(sequence: &Sequence, row: &[f32], token: u32) -> Option<TokenLogprob> {
+    sequence
+        .top_logprobs()
+        .map(|top| token_logprob(row, token, top))
 }
 
 impl Job {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use kernels::RequestRng;
+use kernels::{RequestRng, TokenLogprob};
 
-use super::request::{Completion, Event, GenerateError, Job};
+use super::request::{Completion, Event, GenerateError, Job, PromptLogprobs};
 use crate::text::TextError;
 use crate::text::{Detokenizer, FinishReason, StopMatcher};
 use crate::tokenizer::Tokenizer;
@@ -20,6 +20,9 @@ pub(crate) struct Sequence {
     detokenizer: Detokenizer<Arc<Tokenizer>>,
     stop: StopMatcher,
     tokens: Vec<u32>,
+    /// One per token, when the request asked for logprobs.
+    token_logprobs: Option<Vec<TokenLogprob>>,
+    prompt_logprobs: Option<PromptLogprobs>,
     text: String,
     /// `accept` reported the end; the text is final.
     ended: bool,
@@ -29,12 +32,15 @@ impl Sequence {
     pub fn new(job: Job, tokenizer: Arc<Tokenizer>) -> Self {
         let rng = RequestRng::new(job.request.seed);
         let stop = StopMatcher::new(job.request.stop.clone());
+        let token_logprobs = job.request.logprobs.map(|_| Vec::new());
         Self {
             job,
             rng,
             detokenizer: Detokenizer::new(tokenizer),
             stop,
             tokens: Vec::new(),
+            token_logprobs,
+            prompt_logprobs: None,
             text: String::new(),
             ended: false,
         }
@@ -45,10 +51,29 @@ impl Sequence {
         self.tokens.last().copied().unwrap_or_default()
     }
 
-    /// Takes a sampled token: decodes it, matches stop strings, sends the released text,
-    /// and reports whether the sequence is finished.
-    pub fn accept(&mut self, token: u32, eos: u32) -> Result<Option<FinishReason>, GenerateError> {
+    /// How many alternatives each token's logprob carries; `None`: no logprobs asked.
+    pub fn top_logprobs(&self) -> Option<usize> {
+        self.job.request.logprobs
+    }
+
+    /// Keeps the scored prompt for the result.
+    pub fn set_prompt_logprobs(&mut self, scored: PromptLogprobs) {
+        self.prompt_logprobs = Some(scored);
+    }
+
+    /// Takes a sampled token and, when the request asked for them, its logprobs: decodes
+    /// it, matches stop strings, sends the released text, and reports whether the sequence
+    /// is finished.
+    pub fn accept(
+        &mut self,
+        token: u32,
+        logprob: Option<TokenLogprob>,
+        eos: u32,
+    ) -> Result<Option<FinishReason>, GenerateError> {
         self.tokens.push(token);
+        if let (Some(kept), Some(logprob)) = (&mut self.token_logprobs, &logprob) {
+            kept.push(logprob.clone());
+        }
 
         let (released, finished) = if token == eos {
             let (released, stopped) = self.flush()?;
@@ -81,6 +106,7 @@ impl Sequence {
         let _ = self.job.events.send(Event::Token {
             id: token,
             text: released,
+            logprob,
         });
         Ok(finished)
     }
@@ -127,6 +153,8 @@ impl Sequence {
             finish_reason: reason,
             prompt_tokens: self.job.request.prompt_ids.len(),
             seed: seed_replays.then_some(self.job.request.seed),
+            token_logprobs: self.token_logprobs,
+            prompt_logprobs: self.prompt_logprobs,
         };
         let _ = self.job.events.send(Event::Finished(completion));
     }

@@ -37,6 +37,7 @@ pub(crate) fn warm_up(model: &ReplicaModel, tokenizer: &Tokenizer) -> Result<(),
                 prompt,
                 max_new_tokens: 2,
                 sampling: crate::ct2::Ct2Sampling::GREEDY,
+                logprobs: false,
             };
             model
                 .generate(&[request], &mut |_| crate::ct2::StepControl::Continue)

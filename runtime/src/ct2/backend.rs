@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use ct2rs::sys::{
     ComputeType as SysComputeType, Config, Device, GenerationOptions, GenerationStepResult,
-    Generator, TranslationOptions, Translator,
+    Generator, ScoringOptions, TranslationOptions, Translator,
 };
 
 use super::compute_type::{effective_compute_type, ComputeType, Ct2Device};
@@ -163,6 +163,55 @@ impl Ct2Model {
         Ok(outputs)
     }
 
+    /// Whether [`Ct2Model::score_prompts`] works: GPT-2 (`Generator::score_batch`), not T5,
+    /// whose prompt is the encoder input (`docs/sampling.md` § Log-probabilities).
+    pub fn scores_prompts(&self) -> bool {
+        matches!(self.engine, Engine::Generator(_))
+    }
+
+    /// Each prompt token's logprob given the tokens before it, one list per prompt: the
+    /// raw log-softmax CTranslate2's `score_batch` computes, for tokens 1.. (the first has
+    /// nothing predicting it), so `prompt.len() - 1` numbers per prompt.
+    pub fn score_prompts(&self, prompts: &[&[u32]]) -> Result<Vec<Vec<f32>>, BackendError> {
+        let Engine::Generator(generator) = &self.engine else {
+            return Err(BackendError::PromptScoringUnsupported);
+        };
+        let mut batch = Vec::with_capacity(prompts.len());
+        for (index, prompt) in prompts.iter().enumerate() {
+            if prompt.is_empty() {
+                return Err(BackendError::EmptyPrompt { index });
+            }
+            batch.push(self.tokens_of(index, prompt)?);
+        }
+        let options = ScoringOptions {
+            // The default (1024) would silently truncate long prompts.
+            max_input_length: 0,
+            ..ScoringOptions::default()
+        };
+        let results =
+            generator
+                .score_batch(&batch, &options)
+                .map_err(|e| BackendError::Generation {
+                    message: format!("{e:#}"),
+                })?;
+        prompts
+            .iter()
+            .zip(results)
+            .enumerate()
+            .map(|(index, (prompt, result))| {
+                if result.tokens_score.len() + 1 == prompt.len() {
+                    Ok(result.tokens_score)
+                } else {
+                    Err(BackendError::ScoreCount {
+                        index,
+                        tokens: prompt.len(),
+                        found: result.tokens_score.len(),
+                    })
+                }
+            })
+            .collect()
+    }
+
     fn run_group(
         &self,
         requests: &[Ct2Request],
@@ -172,6 +221,8 @@ impl Ct2Model {
         on_step: &mut (dyn FnMut(StepEvent) -> StepControl + Send),
     ) -> Result<(), BackendError> {
         let sampling = requests[group[0]].sampling;
+        // Groups are split by this flag (`group_by_sampling`).
+        let return_scores = requests[group[0]].logprobs;
         let max_new_tokens = group
             .iter()
             .map(|&i| requests[i].max_new_tokens)
@@ -202,6 +253,7 @@ impl Ct2Model {
                 step: output.token_ids.len(),
                 token_id,
                 is_eos,
+                logprob: step.has_score.then_some(step.score),
             });
             if is_eos {
                 output.finish = Ct2Finish::Eos;
@@ -228,6 +280,7 @@ impl Ct2Model {
                     // The default (true) would return the prompt as part of the output.
                     include_prompt_in_result: false,
                     return_end_token: false,
+                    return_scores,
                     ..GenerationOptions::default()
                 };
                 generator
@@ -247,6 +300,7 @@ impl Ct2Model {
                     sampling_topp: top_p,
                     sampling_temperature: temperature,
                     return_end_token: false,
+                    return_scores,
                     ..TranslationOptions::default()
                 };
                 translator

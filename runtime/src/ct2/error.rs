@@ -124,4 +124,12 @@ pub enum BackendError {
     Generation { message: String },
     #[error("CTranslate2 returned token id {id}, outside the vocabulary of {size} tokens")]
     UnknownOutputToken { id: usize, size: usize },
+    #[error("CTranslate2 scores prompts of decoder-only models only; this one is encoder-decoder")]
+    PromptScoringUnsupported,
+    #[error("CTranslate2 scored request {index} with {found} scores; its prompt of {tokens} tokens needs {expected}", expected = tokens.saturating_sub(1))]
+    ScoreCount {
+        index: usize,
+        tokens: usize,
+        found: usize,
+    },
 }

@@ -44,10 +44,13 @@ pub struct Ct2Request {
     /// New tokens at most; 0 returns an empty output without running the model.
     pub max_new_tokens: usize,
     pub sampling: Ct2Sampling,
+    /// Report each generated token's logprob (CTranslate2's `return_scores`: the raw
+    /// log-softmax of the chosen token, before temperature and truncation).
+    pub logprobs: bool,
 }
 
 /// One generated token, reported while the batch runs (from a CTranslate2 worker thread).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepEvent {
     /// Index of the request in the slice given to `generate`.
     pub request: usize,
@@ -57,6 +60,8 @@ pub struct StepEvent {
     /// The token is the model's end-of-sequence token: generation of this request ends
     /// here and the token is not part of the output.
     pub is_eos: bool,
+    /// The token's raw log-softmax, when the request asked for logprobs.
+    pub logprob: Option<f32>,
 }
 
 /// The caller's answer to a [`StepEvent`].
@@ -87,15 +92,19 @@ pub struct Ct2Output {
     pub finish: Ct2Finish,
 }
 
-/// Requests that share sampling options, in the order they first appear; each group is
-/// one CTranslate2 call.
+/// Requests that share sampling options and whether they want logprobs, in the order they
+/// first appear; each group is one CTranslate2 call. Logprobs split groups because
+/// `return_scores` makes CTranslate2 sample from log-softmaxed logits: the same law, but
+/// other rounding, and requests that did not ask must not see any change.
 pub fn group_by_sampling(requests: &[Ct2Request]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<((u32, usize, u32), Vec<usize>)> = Vec::new();
+    // (sampling options, logprobs) → the requests sharing them.
+    type Key = ((u32, usize, u32), bool);
+    let mut groups: Vec<(Key, Vec<usize>)> = Vec::new();
     for (index, request) in requests.iter().enumerate() {
         if request.max_new_tokens == 0 {
             continue; // nothing to run
         }
-        let key = request.sampling.group_key();
+        let key = (request.sampling.group_key(), request.logprobs);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(index),
             None => groups.push((key, vec![index])),
@@ -113,6 +122,7 @@ mod tests {
             prompt: vec![1],
             max_new_tokens,
             sampling,
+            logprobs: false,
         }
     }
 
@@ -150,6 +160,19 @@ mod tests {
             request(Ct2Sampling::GREEDY, 3),
         ];
         assert_eq!(group_by_sampling(&requests), vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn requests_asking_for_logprobs_run_apart() {
+        let mut scored = request(Ct2Sampling::GREEDY, 4);
+        scored.logprobs = true;
+        let requests = [
+            request(Ct2Sampling::GREEDY, 4),
+            scored.clone(),
+            request(Ct2Sampling::GREEDY, 2),
+            scored,
+        ];
+        assert_eq!(group_by_sampling(&requests), vec![vec![0, 2], vec![1, 3]]);
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub enum ModelError {
     #[error("the slot was made by a different model ({found}); use a slot from this model's new_slot ({expected})")]
     ForeignSlot { expected: String, found: String },
 
+    #[error("this model cannot score its prompt: an encoder-decoder's prompt is the encoder input, which the decoder does not predict")]
+    PromptScoringUnsupported,
+
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
 }

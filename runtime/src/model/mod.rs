@@ -75,6 +75,20 @@ pub trait Model: Send + Sync {
         slots: &mut [&mut Slot],
         prompts: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError>;
+    /// Whether [`Model::prefill_scored`] works: a decoder-only model predicts every prompt
+    /// token from the ones before it; an encoder-decoder's prompt is the encoder's input,
+    /// which no decoder position predicts (`docs/sampling.md` § Log-probabilities).
+    fn scores_prompts(&self) -> bool {
+        false
+    }
+    /// Like [`Model::prefill`], but returns the logits after every prompt position,
+    /// row-major `[prompt.len() * vocab]`, f32: row `i` predicts token `i + 1`, and the last
+    /// row is what `prefill` returns. One prompt at a time: it is the only way rows of
+    /// different requests never meet in one pass, so the scores do not depend on the batch.
+    fn prefill_scored(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let _ = (slot, prompt);
+        Err(ModelError::PromptScoringUnsupported)
+    }
     /// Feeds `last[i]` to `slots[i]` and returns the next-token logits of every slot,
     /// row-major `[slots.len() * vocab]`, f32. Row `i` equals what decoding `slots[i]` alone
     /// would give.

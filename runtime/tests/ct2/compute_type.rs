@@ -34,6 +34,7 @@ fn greedy_outputs(model: &Ct2Model, references: &[GoldenCase]) -> Vec<Vec<u32>> 
                 prompt: reference.prompt_ids.clone(),
                 max_new_tokens: reference.greedy_ids.len(),
                 sampling: Ct2Sampling::GREEDY,
+                logprobs: false,
             };
             model
                 .generate(&[request], &mut |_| StepControl::Continue)

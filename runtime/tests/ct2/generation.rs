@@ -32,6 +32,7 @@ fn greedy(prompt: &[u32], max_new_tokens: usize) -> Ct2Request {
         prompt: prompt.to_vec(),
         max_new_tokens,
         sampling: Ct2Sampling::GREEDY,
+        logprobs: false,
     }
 }
 
@@ -347,6 +348,7 @@ fn sampling_draws_every_token_within_the_top_k_of_its_step() {
             top_k: 5,
             top_p: 1.0,
         },
+        logprobs: false,
     };
     let out = model
         .generate(&[request], &mut |_| StepControl::Continue)
@@ -391,6 +393,7 @@ fn out_of_vocabulary_prompt_ids_and_bad_options_are_refused_with_the_request_ind
             top_k: 0,
             top_p: 1.5,
         },
+        logprobs: false,
     };
     let err = model
         .generate(&[bad], &mut |_| StepControl::Continue)

@@ -8,3 +8,5 @@ mod compute_type;
 mod conversion;
 #[cfg(feature = "ctranslate2")]
 mod generation;
+#[cfg(feature = "ctranslate2")]
+mod logprobs;

@@ -5,5 +5,6 @@ mod batching;
 mod generation;
 mod golden;
 mod limits;
+mod logprobs;
 mod model_dir;
 mod tokenizer;

@@ -35,6 +35,16 @@ impl Reply {
     pub fn error_field(&self) -> Option<&str> {
         self.json["error"]["field"].as_str()
     }
+
+    /// `error.param` of an error reply in OpenAI's shape (the OpenAI routes).
+    pub fn error_param(&self) -> Option<&str> {
+        self.json["error"]["param"].as_str()
+    }
+
+    /// `error.type` of an error reply in OpenAI's shape.
+    pub fn error_type(&self) -> &str {
+        self.json["error"]["type"].as_str().unwrap_or("")
+    }
 }
 
 fn client() -> ureq::Agent {

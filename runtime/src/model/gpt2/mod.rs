@@ -96,6 +96,41 @@ impl Gpt2 {
         logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
     }
 
+    /// Prefills `prompts` into `slots` in one pass and returns the logits of each prompt's
+    /// last row, or with `every_row` of every row (echo scoring).
+    fn prefill_rows(
+        &self,
+        slots: &mut [&mut Slot],
+        prompts: &[&[u32]],
+        every_row: bool,
+    ) -> Result<Vec<f32>, ModelError> {
+        let (positions, vocab) = (self.config.n_positions, self.config.vocab_size);
+        let Some(packed) = start_prefill(slots, prompts, &self.layout, positions, vocab)? else {
+            return Ok(Vec::new());
+        };
+        let mut xs = self
+            .wte
+            .index_select(&self.ids(&packed.ids)?, 0)?
+            .add(&self.wpe.index_select(&self.ids(&packed.positions())?, 0)?)?;
+        let masks = prompts
+            .iter()
+            .map(|p| causal_mask(p.len(), &self.device))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let last_rows = self.ids(&packed.last_rows())?;
+        // `n_layer` ≥ 1 (config check): the last block returns only `last_rows`, unless
+        // every row is wanted.
+        let last_layer = self.blocks.len() - 1;
+        for (layer, block) in self.blocks.iter().enumerate() {
+            let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
+            let keep = (layer == last_layer && !every_row).then_some(&last_rows);
+            xs = block.prefill(&xs, &packed, &caches, &masks, keep)?;
+        }
+        for (slot, prompt) in slots.iter_mut().zip(prompts) {
+            slot.advance(prompt.len());
+        }
+        Ok(self.logits(&xs)?)
+    }
+
     fn ids(&self, ids: &[u32]) -> candle_core::Result<Tensor> {
         Tensor::new(ids, &self.device)
     }
@@ -127,30 +162,15 @@ impl Model for Gpt2 {
         slots: &mut [&mut Slot],
         prompts: &[&[u32]],
     ) -> Result<Vec<f32>, ModelError> {
-        let (positions, vocab) = (self.config.n_positions, self.config.vocab_size);
-        let Some(packed) = start_prefill(slots, prompts, &self.layout, positions, vocab)? else {
-            return Ok(Vec::new());
-        };
-        let mut xs = self
-            .wte
-            .index_select(&self.ids(&packed.ids)?, 0)?
-            .add(&self.wpe.index_select(&self.ids(&packed.positions())?, 0)?)?;
-        let masks = prompts
-            .iter()
-            .map(|p| causal_mask(p.len(), &self.device))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let last_rows = self.ids(&packed.last_rows())?;
-        // `n_layer` ≥ 1 (config check): the last block returns only `last_rows`.
-        let last_layer = self.blocks.len() - 1;
-        for (layer, block) in self.blocks.iter().enumerate() {
-            let caches: Vec<&KvCache> = slots.iter().map(|s| s.self_attention(layer)).collect();
-            let keep = (layer == last_layer).then_some(&last_rows);
-            xs = block.prefill(&xs, &packed, &caches, &masks, keep)?;
-        }
-        for (slot, prompt) in slots.iter_mut().zip(prompts) {
-            slot.advance(prompt.len());
-        }
-        Ok(self.logits(&xs)?)
+        self.prefill_rows(slots, prompts, false)
+    }
+
+    fn scores_prompts(&self) -> bool {
+        true
+    }
+
+    fn prefill_scored(&self, slot: &mut Slot, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        self.prefill_rows(&mut [slot], &[prompt], true)
     }
 
     fn decode(&self, slots: &mut [&mut Slot], last: &[u32]) -> Result<Vec<f32>, ModelError> {
