@@ -70,6 +70,9 @@ pub struct Checkpoint {
     path: PathBuf,
     config_path: PathBuf,
     config: ModelConfig,
+    /// `config.json` as JSON, for readers that need fields [`ModelConfig`] does not keep
+    /// (the CTranslate2 converter).
+    config_json: serde_json::Value,
     weight_files: Vec<PathBuf>,
     weights: MmapedSafetensors,
     tokenizer: TokenizerFiles,
@@ -114,7 +117,7 @@ impl Checkpoint {
             CONFIG_FILE,
             "the model's configuration (Hugging Face config.json)",
         )?;
-        let config = read_config(&config_path)?;
+        let (config, config_json) = read_config(&config_path)?;
         let tokenizer = find_tokenizer(&path, config.architecture())?;
         let weight_files = weight_files(&path)?;
         let weights = map_weights(&weight_files)?;
@@ -123,6 +126,7 @@ impl Checkpoint {
             path,
             config_path,
             config,
+            config_json,
             weight_files,
             weights,
             tokenizer,
@@ -140,6 +144,15 @@ impl Checkpoint {
 
     pub fn architecture(&self) -> Architecture {
         self.config.architecture()
+    }
+
+    pub fn config_json(&self) -> &serde_json::Value {
+        &self.config_json
+    }
+
+    /// The memory-mapped weights, opened once by [`Checkpoint::open`].
+    pub fn weights(&self) -> &MmapedSafetensors {
+        &self.weights
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -334,12 +347,14 @@ fn read_text(path: &Path) -> Result<String, LoadError> {
     })
 }
 
-fn read_config(path: &Path) -> Result<ModelConfig, LoadError> {
+/// The typed config and the JSON it was read from.
+fn read_config(path: &Path) -> Result<(ModelConfig, serde_json::Value), LoadError> {
     let text = read_text(path)?;
     let unparsable = |e: serde_json::Error| LoadError::UnparsableConfig {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(unparsable)?;
     let model_type: ModelTypeField = serde_json::from_str(&text).map_err(unparsable)?;
     let config = match model_type.model_type.as_deref() {
         Some("gpt2") => {
@@ -366,7 +381,7 @@ fn read_config(path: &Path) -> Result<ModelConfig, LoadError> {
             })
         }
     };
-    Ok(config)
+    Ok((config, json))
 }
 
 fn find_tokenizer(dir: &Path, architecture: Architecture) -> Result<TokenizerFiles, LoadError> {

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::convert::{convert, Architecture, ConvertedModel};
+use super::convert::{convert, convert_checkpoint, Architecture, ConvertedModel};
 use super::error::{CacheError, ConvertError};
 use super::quantize::Quantization;
-use crate::checkpoint::{weight_files, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
+use crate::checkpoint::{weight_files, Checkpoint, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
 
 /// Bumped whenever the converter's output for the same input changes.
 const CONVERTER_FORMAT: u32 = 1;
@@ -84,17 +84,16 @@ impl ConversionCache {
         source: &Path,
         quantization: Quantization,
     ) -> Result<CachedConversion, CacheError> {
-        let key = source_key(source, quantization)?;
-        let entry = self.root.join(&key);
-        if entry.exists() {
-            std::fs::remove_dir_all(&entry).map_err(|source| CacheError::Io {
-                path: entry.clone(),
-                source,
-            })?;
-        }
-        // The key is passed on: hashing every weight file again would double the work.
-        let architecture = Architecture::of_checkpoint(source)?;
-        self.get_or_convert_keyed(source, quantization, architecture, key)
+        self.rebuild_from(Source::Dir(source), quantization)
+    }
+
+    /// [`rebuild`](Self::rebuild) of a checkpoint the deploy already opened.
+    pub fn rebuild_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        quantization: Quantization,
+    ) -> Result<CachedConversion, CacheError> {
+        self.rebuild_from(Source::Opened(checkpoint), quantization)
     }
 
     /// The converted model of `source` with `quantization`, reused when a valid entry
@@ -104,15 +103,51 @@ impl ConversionCache {
         source: &Path,
         quantization: Quantization,
     ) -> Result<CachedConversion, CacheError> {
-        let architecture = Architecture::of_checkpoint(source)?;
-        let key = source_key(source, quantization)?;
+        self.get_or_convert_from(Source::Dir(source), quantization)
+    }
+
+    /// [`get_or_convert`](Self::get_or_convert) of a checkpoint the deploy already opened:
+    /// its config, weight list and mapped weights are used, not read again.
+    pub fn get_or_convert_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        quantization: Quantization,
+    ) -> Result<CachedConversion, CacheError> {
+        self.get_or_convert_from(Source::Opened(checkpoint), quantization)
+    }
+
+    fn rebuild_from(
+        &self,
+        source: Source<'_>,
+        quantization: Quantization,
+    ) -> Result<CachedConversion, CacheError> {
+        let key = source.key(quantization)?;
+        let entry = self.root.join(&key);
+        if entry.exists() {
+            std::fs::remove_dir_all(&entry).map_err(|source| CacheError::Io {
+                path: entry.clone(),
+                source,
+            })?;
+        }
+        // The key is passed on: hashing every weight file again would double the work.
+        let architecture = source.architecture()?;
+        self.get_or_convert_keyed(source, quantization, architecture, key)
+    }
+
+    fn get_or_convert_from(
+        &self,
+        source: Source<'_>,
+        quantization: Quantization,
+    ) -> Result<CachedConversion, CacheError> {
+        let architecture = source.architecture()?;
+        let key = source.key(quantization)?;
         self.get_or_convert_keyed(source, quantization, architecture, key)
     }
 
     /// [`get_or_convert`](Self::get_or_convert) once `key` is known.
     fn get_or_convert_keyed(
         &self,
-        source: &Path,
+        source: Source<'_>,
         quantization: Quantization,
         architecture: Architecture,
         key: String,
@@ -162,7 +197,7 @@ impl ConversionCache {
 
     fn build(
         &self,
-        source: &Path,
+        source: Source<'_>,
         quantization: Quantization,
         architecture: Architecture,
         key: &str,
@@ -173,7 +208,10 @@ impl ConversionCache {
             let path = path.to_path_buf();
             move |source| CacheError::Io { path, source }
         };
-        convert(source, staging, quantization)?;
+        match source {
+            Source::Dir(dir) => convert(dir, staging, quantization)?,
+            Source::Opened(checkpoint) => convert_checkpoint(checkpoint, staging, quantization)?,
+        };
         let mut files = Vec::new();
         let mut names: Vec<String> = std::fs::read_dir(staging)
             .map_err(io(staging))?
@@ -248,8 +286,42 @@ fn verify(entry: &Path, key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What is converted: a directory read here, or a checkpoint the deploy already opened.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Dir(&'a Path),
+    Opened(&'a Checkpoint),
+}
+
+impl Source<'_> {
+    fn architecture(self) -> Result<Architecture, ConvertError> {
+        match self {
+            Source::Dir(dir) => Architecture::of_checkpoint(dir),
+            Source::Opened(checkpoint) => Ok(checkpoint.architecture()),
+        }
+    }
+
+    fn key(self, quantization: Quantization) -> Result<String, ConvertError> {
+        match self {
+            Source::Dir(dir) => source_key(dir, quantization),
+            Source::Opened(checkpoint) => {
+                key_of_files(checkpoint.path(), checkpoint.weight_files(), quantization)
+            }
+        }
+    }
+}
+
 /// The cache key of `source` converted with `quantization`.
 pub fn source_key(source: &Path, quantization: Quantization) -> Result<String, ConvertError> {
+    key_of_files(source, &weight_files(source)?, quantization)
+}
+
+/// The key over `source`'s config and tokenizer files, shard index and `weights`.
+fn key_of_files(
+    source: &Path,
+    weights: &[PathBuf],
+    quantization: Quantization,
+) -> Result<String, ConvertError> {
     let mut hasher = Sha256::new();
     hasher.update(format!(
         "ctranslate2-conversion/{CONVERTER_FORMAT}/{quantization}\n"
@@ -259,12 +331,11 @@ pub fn source_key(source: &Path, quantization: Quantization) -> Result<String, C
         .map(|name| source.join(name))
         .filter(|p| p.is_file())
         .collect();
-    let weights = weight_files(source)?;
     // A sharded checkpoint's index is part of what was converted.
     if !source.join(WEIGHTS_FILE).is_file() {
         paths.push(source.join(WEIGHTS_INDEX_FILE));
     }
-    paths.extend(weights);
+    paths.extend(weights.iter().cloned());
     for path in paths {
         let (size, sha256) = hash_file(&path).map_err(|e| ConvertError::Read {
             path: path.clone(),

@@ -13,6 +13,7 @@ use super::py_json::PyJson;
 use super::quantize::Quantization;
 use super::source::{HfConfig, SourceTensors};
 use super::{gpt2_spec, t5_spec};
+use crate::checkpoint::Checkpoint;
 
 pub use crate::model::Architecture;
 
@@ -72,9 +73,40 @@ pub fn convert(
     let config = HfConfig::read(source)?;
     let architecture = Architecture::from_config(&config)?;
     let weights = SourceTensors::open(source)?;
+    write_conversion(source, &config, architecture, weights, dest, quantization)
+}
+
+/// [`convert()`] of a checkpoint a deploy already opened: its config and mapped weights are
+/// used as they are (the tokenizer files, which the checkpoint only locates, are read here).
+pub fn convert_checkpoint(
+    checkpoint: &Checkpoint,
+    dest: &Path,
+    quantization: Quantization,
+) -> Result<ConvertedModel, ConvertError> {
+    let config = HfConfig::of_checkpoint(checkpoint);
+    let architecture = Architecture::from_config(&config)?;
+    let weights = SourceTensors::of_checkpoint(checkpoint);
+    write_conversion(
+        checkpoint.path(),
+        &config,
+        architecture,
+        weights,
+        dest,
+        quantization,
+    )
+}
+
+fn write_conversion(
+    source: &Path,
+    config: &HfConfig,
+    architecture: Architecture,
+    weights: SourceTensors<'_>,
+    dest: &Path,
+    quantization: Quantization,
+) -> Result<ConvertedModel, ConvertError> {
     let parts = match architecture {
-        Architecture::Gpt2 => gpt2_spec::build(source, &config, &weights)?,
-        Architecture::T5 => t5_spec::build(source, &config, &weights)?,
+        Architecture::Gpt2 => gpt2_spec::build(source, config, &weights)?,
+        Architecture::T5 => t5_spec::build(source, config, &weights)?,
     };
     drop(weights);
     let model = parts.spec.build(quantization);

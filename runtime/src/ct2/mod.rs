@@ -32,7 +32,7 @@ pub use cache::{source_key, CachedConversion, ConversionCache};
 pub use compute_type::{
     effective_compute_type, memory_estimate, ComputeType, Ct2Device, UnknownComputeType,
 };
-pub use convert::{convert, Architecture, ConvertedModel};
+pub use convert::{convert, convert_checkpoint, Architecture, ConvertedModel};
 pub use error::{BackendError, CacheError, ConvertError, ModelBinError};
 pub use model_bin::{DataType, ModelBin, Variable, BINARY_VERSION};
 pub use quantize::Quantization;

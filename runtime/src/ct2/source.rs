@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::ConvertError;
 use super::spec::Tensor;
-use crate::checkpoint::{map_weights, weight_files, CONFIG_FILE};
+use crate::checkpoint::{map_weights, weight_files, Checkpoint, CONFIG_FILE};
 
 /// `config.json` as parsed JSON, with typed accessors whose errors name the field.
 pub struct HfConfig {
@@ -23,6 +23,14 @@ impl HfConfig {
         let path = dir.join(CONFIG_FILE);
         let json = read_json(&path)?;
         Ok(HfConfig { path, json })
+    }
+
+    /// The config an opened checkpoint already read (no second read of the file).
+    pub fn of_checkpoint(checkpoint: &Checkpoint) -> HfConfig {
+        HfConfig {
+            path: checkpoint.config_path().to_path_buf(),
+            json: checkpoint.config_json().clone(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -96,23 +104,46 @@ pub fn read_json(path: &Path) -> Result<Value, ConvertError> {
     })
 }
 
-/// The safetensors weights of a checkpoint directory, memory-mapped.
-pub struct SourceTensors {
+/// The safetensors weights of a checkpoint directory, memory-mapped: mapped here for a
+/// directory, or borrowed from an opened [`Checkpoint`].
+pub struct SourceTensors<'a> {
     dir: PathBuf,
-    tensors: MmapedSafetensors,
+    tensors: Mapped<'a>,
 }
 
-impl SourceTensors {
-    pub fn open(dir: &Path) -> Result<SourceTensors, ConvertError> {
+enum Mapped<'a> {
+    Owned(MmapedSafetensors),
+    Borrowed(&'a MmapedSafetensors),
+}
+
+impl SourceTensors<'static> {
+    pub fn open(dir: &Path) -> Result<SourceTensors<'static>, ConvertError> {
         let tensors = map_weights(&weight_files(dir)?)?;
         Ok(SourceTensors {
             dir: dir.to_path_buf(),
-            tensors,
+            tensors: Mapped::Owned(tensors),
         })
+    }
+}
+
+impl<'a> SourceTensors<'a> {
+    /// The weights `checkpoint` mapped when it was opened.
+    pub fn of_checkpoint(checkpoint: &'a Checkpoint) -> SourceTensors<'a> {
+        SourceTensors {
+            dir: checkpoint.path().to_path_buf(),
+            tensors: Mapped::Borrowed(checkpoint.weights()),
+        }
+    }
+
+    fn mapped(&self) -> &MmapedSafetensors {
+        match &self.tensors {
+            Mapped::Owned(tensors) => tensors,
+            Mapped::Borrowed(tensors) => tensors,
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.get(name).is_ok()
+        self.mapped().get(name).is_ok()
     }
 
     /// The tensor `name` as float32.
@@ -121,7 +152,7 @@ impl SourceTensors {
             name: name.to_string(),
             dir: self.dir.clone(),
         };
-        let view = self.tensors.get(name).map_err(|_| missing())?;
+        let view = self.mapped().get(name).map_err(|_| missing())?;
         // Floating-point weights only (as CTranslate2's converter reads them).
         let stored = format!("{:?}", view.dtype());
         if !["F32", "F16", "BF16"].contains(&stored.as_str()) {

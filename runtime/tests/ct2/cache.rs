@@ -1,7 +1,8 @@
 //! The conversion cache reuses a valid converted model and rebuilds an invalid one.
 
-use crate::common::{sha256_file, Scratch};
+use crate::common::{manifest_of, sha256_file, Scratch};
 use references::fixtures_dir;
+use runtime::checkpoint::Checkpoint;
 use runtime::ct2::{source_key, ConversionCache, Quantization};
 
 const GPT2_FLOAT32_MODEL_BIN: &str =
@@ -156,4 +157,38 @@ fn a_failed_conversion_leaves_no_entry_behind() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(left, 0, "no entry and no staging directory remain");
+}
+
+#[test]
+fn an_opened_checkpoint_converts_and_keys_exactly_as_its_directory() {
+    for (name, quantization) in [
+        ("gpt2-tiny", Quantization::Float32),
+        ("t5-tiny", Quantization::Int8Float16),
+    ] {
+        let source = fixtures_dir().join(name);
+        let checkpoint = Checkpoint::open(&source).unwrap();
+        let by_dir = Scratch::new("ct2-cache-dir");
+        let by_checkpoint = Scratch::new("ct2-cache-opened");
+        let from_dir = ConversionCache::new(by_dir.path())
+            .get_or_convert(&source, quantization)
+            .unwrap();
+        let from_checkpoint = ConversionCache::new(by_checkpoint.path())
+            .get_or_convert_checkpoint(&checkpoint, quantization)
+            .unwrap();
+        assert_eq!(from_checkpoint.key, from_dir.key, "{name}");
+        assert_eq!(
+            from_checkpoint.model.architecture,
+            from_dir.model.architecture
+        );
+        assert_eq!(
+            manifest_of(&from_checkpoint.model.dir),
+            manifest_of(&from_dir.model.dir),
+            "{name}: the converted files differ"
+        );
+        let rebuilt = ConversionCache::new(by_checkpoint.path())
+            .rebuild_checkpoint(&checkpoint, quantization)
+            .unwrap();
+        assert!(!rebuilt.cache_hit);
+        assert_eq!(rebuilt.key, from_dir.key);
+    }
 }
