@@ -80,7 +80,7 @@ const NAME: &str = "chat";
 
 impl ChatTemplate {
     /// Compiles `source`; the error names what is wrong and where.
-    pub fn compile(source: &str, origin: TemplateOrigin) -> Result<Self, ChatTemplateError> {
+    pub(crate) fn compile(source: &str, origin: TemplateOrigin) -> Result<Self, ChatTemplateError> {
         let mut env = Environment::new();
         // HF templates call Python string methods (`.strip()`) and `raise_exception`.
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -106,7 +106,7 @@ impl ChatTemplate {
     /// The template a deployment of `architecture` uses: `override_source` when the deploy
     /// gave one, else the `chat_template` of `tokenizer_config.json` in `dir`, else the
     /// architecture's default. Special tokens come from `tokenizer_config.json`.
-    pub fn for_model(
+    pub(crate) fn for_model(
         override_source: Option<&str>,
         dir: &Path,
         architecture: Architecture,

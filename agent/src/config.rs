@@ -248,7 +248,7 @@ pub struct StoreConfig {
     /// The Hub's base URL; `HF_ENDPOINT` wins when set, as in Python's hub.
     pub endpoint: String,
     /// A file holding the Hub token; `HF_TOKEN` wins when set. The token is never logged.
-    pub token_file: Option<PathBuf>,
+    pub(crate) token_file: Option<PathBuf>,
     /// The most bytes the cache may hold; none = unbounded.
     pub max_bytes: Option<u64>,
     /// Free space a download must leave on the cache's filesystem.

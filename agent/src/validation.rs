@@ -45,14 +45,14 @@ pub(crate) const CONFIG_MAX_BYTES: usize = 16 * 1024;
 /// Prompts in one native generate request.
 pub(crate) const PROMPT_COUNT: IntRange = IntRange { min: 1, max: 32 };
 /// Bytes of a deploy body's `chat_template`, stored with the deployment.
-pub const CHAT_TEMPLATE_MAX_BYTES: usize = 64 * 1024;
+pub(crate) const CHAT_TEMPLATE_MAX_BYTES: usize = 64 * 1024;
 /// Choices in one OpenAI request (`n`, and `best_of` candidates per prompt).
-pub const OPENAI_CHOICES: IntRange = IntRange { min: 1, max: 16 };
+pub(crate) const OPENAI_CHOICES: IntRange = IntRange { min: 1, max: 16 };
 /// Messages in one chat request.
-pub const CHAT_MESSAGES: IntRange = IntRange { min: 1, max: 256 };
+pub(crate) const CHAT_MESSAGES: IntRange = IntRange { min: 1, max: 256 };
 /// Alternatives per token a generate request may ask for (`logprobs`), as OpenAI allows;
 /// the runtime's `MAX_TOP_LOGPROBS`.
-pub const LOGPROBS: IntRange = IntRange { min: 0, max: 20 };
+pub(crate) const LOGPROBS: IntRange = IntRange { min: 0, max: 20 };
 /// A seed is any u64; JSON integers beyond i64 are refused, so the range is 0..=i64::MAX.
 pub(crate) const SEED: IntRange = IntRange {
     min: 0,

@@ -38,7 +38,7 @@ pub(crate) fn require_api_key(auth: &Authenticator, headers: &HeaderMap) -> Resu
 /// The request carried an accepted API key, in `x-api-key` or, as OpenAI's clients send
 /// it, in `Authorization: Bearer <key>` (OpenAI routes). When `x-api-key` is present it
 /// alone is checked, so one request never has two answers.
-pub struct OpenAiKey;
+pub(crate) struct OpenAiKey;
 
 impl FromRequestParts<SharedState> for OpenAiKey {
     type Rejection = ApiError;

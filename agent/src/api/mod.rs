@@ -14,7 +14,7 @@ pub mod openai;
 pub(crate) mod request_log;
 mod router;
 pub(crate) mod spec_fields;
-pub mod store;
+pub(crate) mod store;
 pub(crate) mod views;
 
 use axum::http::{StatusCode, Uri};

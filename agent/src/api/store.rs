@@ -184,7 +184,7 @@ pub async fn pin(
 }
 
 /// `DELETE /v1/store/models/{modelId}/pin`.
-pub async fn unpin(
+pub(crate) async fn unpin(
     _: ApiKey,
     State(state): State<SharedState>,
     UrlPath(model_id): UrlPath<String>,

@@ -180,16 +180,6 @@ impl Authenticator {
         })
     }
 
-    /// Whether any `x-api-key` is configured (with none, every keyed route is refused).
-    pub fn has_api_keys(&self) -> bool {
-        !self.api_keys.is_empty()
-    }
-
-    /// Whether any bearer credential (static token or JWT key) is configured.
-    pub fn has_bearer_credentials(&self) -> bool {
-        !self.bearer_digests.is_empty() || self.jwt.is_some()
-    }
-
     /// Checks the value of the `x-api-key` header (`None` when the header is absent).
     pub(crate) fn check_api_key(&self, presented: Option<&str>) -> Result<(), AuthError> {
         let presented = presented.map(str::trim).filter(|key| !key.is_empty());
@@ -202,7 +192,7 @@ impl Authenticator {
 
     /// Checks an API key sent as `Authorization: Bearer <key>`, as OpenAI's clients send it
     /// (the OpenAI routes only: there a bearer value is an API key, never a scoped token).
-    pub fn check_api_key_as_bearer(
+    pub(crate) fn check_api_key_as_bearer(
         &self,
         authorization_header: Option<&str>,
     ) -> Result<(), AuthError> {
@@ -328,7 +318,6 @@ mod tests {
     #[test]
     fn with_no_keys_configured_every_api_key_is_refused() {
         let auth = Authenticator::new(&AuthConfig::default()).expect("empty config is valid");
-        assert!(!auth.has_api_keys());
         assert_eq!(
             auth.check_api_key(Some("anything")),
             Err(AuthError::Invalid)

@@ -527,7 +527,11 @@ impl Registry {
 
     /// Tells the status callback how far deployment `id`'s download has got (the lifecycle
     /// calls this at most once a second while FETCHING; docs/models.md § The model store).
-    pub fn announce_download(&self, id: &str, download: &crate::store::progress::ProgressView) {
+    pub(crate) fn announce_download(
+        &self,
+        id: &str,
+        download: &crate::store::progress::ProgressView,
+    ) {
         let Some(record) = self.lock().deployments.get(id).map(|e| e.record.clone()) else {
             return;
         };

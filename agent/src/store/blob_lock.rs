@@ -8,13 +8,13 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-pub struct BlobLock {
+pub(crate) struct BlobLock {
     _file: File,
 }
 
 impl BlobLock {
     /// Waits for the lock.
-    pub fn acquire(path: &Path) -> std::io::Result<BlobLock> {
+    pub(crate) fn acquire(path: &Path) -> std::io::Result<BlobLock> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }

@@ -13,7 +13,7 @@ use super::layout::RepoDir;
 use super::Store;
 
 #[derive(Clone, Copy, Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     pub max_bytes: Option<u64>,
     pub min_free_bytes: u64,
 }
@@ -46,7 +46,7 @@ fn still_needed(dir: &RepoDir, files: &[RemoteFile]) -> u64 {
 }
 
 /// Evicts what must go for `files` of `repo` to fit, or refuses.
-pub fn make_room(
+pub(crate) fn make_room(
     store: &Store,
     repo: &str,
     dir: &RepoDir,

@@ -47,7 +47,7 @@ impl StoreError {
 
     /// The message for callers: the `Display` text holds no paths except for a fetch
     /// failure, whose reason may name local files (the log keeps it).
-    pub fn caller_message(&self) -> String {
+    pub(crate) fn caller_message(&self) -> String {
         match self {
             StoreError::FetchFailed { repo, file, .. } => format!(
                 "fetching {file} of {repo} from the Hugging Face Hub failed; the agent's log has the details"

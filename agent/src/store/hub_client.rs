@@ -10,7 +10,7 @@ use crate::store::error::StoreError;
 
 /// Why one request failed.
 #[derive(Debug)]
-pub enum HubError {
+pub(crate) enum HubError {
     /// 401/403.
     Denied(u16),
     /// 404: the repo, revision or file.
@@ -22,7 +22,7 @@ pub enum HubError {
 }
 
 impl HubError {
-    pub fn into_store_error(self, repo: &str, revision: &str, file: &str) -> StoreError {
+    pub(crate) fn into_store_error(self, repo: &str, revision: &str, file: &str) -> StoreError {
         match self {
             HubError::Denied(status) => StoreError::AccessDenied {
                 repo: repo.to_owned(),
@@ -61,7 +61,7 @@ impl std::fmt::Debug for Token {
 
 /// One file of a revision, as the Hub describes it.
 #[derive(Clone, Debug)]
-pub struct RemoteFile {
+pub(crate) struct RemoteFile {
     pub name: String,
     /// The blob's name in the cache: the sha256 for LFS files, the git blob id otherwise.
     pub etag: String,
@@ -73,7 +73,7 @@ pub struct RemoteFile {
 }
 
 #[derive(Clone, Debug)]
-pub struct HubClient {
+pub(crate) struct HubClient {
     endpoint: String,
     token: Option<Token>,
     agent: ureq::Agent,
@@ -220,7 +220,7 @@ impl HubClient {
 
     /// The bytes of `file` from `start` on. The answer's start is checked: a server that
     /// ignores the Range answers 200 from zero, which the caller must know.
-    pub fn open_from(
+    pub(crate) fn open_from(
         &self,
         file: &RemoteFile,
         start: u64,

@@ -23,26 +23,26 @@ struct Record {
 /// One cached repo, as the inventory routes show it.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CachedModel {
-    pub model_id: String,
+pub(crate) struct CachedModel {
+    pub(crate) model_id: String,
     pub source: String,
     pub revision: Option<String>,
-    pub size_bytes: u64,
-    pub last_used_at: Option<DateTime<Utc>>,
+    pub(crate) size_bytes: u64,
+    pub(crate) last_used_at: Option<DateTime<Utc>>,
     pub pinned: bool,
     pub in_use: bool,
     /// Every file a checkpoint needs is there.
     pub complete: bool,
 }
 
-pub struct Inventory {
+pub(crate) struct Inventory {
     cache: PathBuf,
     state_dir: PathBuf,
     records: Mutex<BTreeMap<String, Record>>,
 }
 
 /// Bytes of the regular files under `dir` (blobs and partials; links count nothing).
-pub fn disk_bytes(dir: &Path) -> u64 {
+pub(crate) fn disk_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -83,13 +83,13 @@ impl Inventory {
     }
 
     /// `repo` was just used (fetched, or found in the cache by a deploy).
-    pub fn touch(&self, repo: &str) {
+    pub(crate) fn touch(&self, repo: &str) {
         self.update(repo, |records| {
             records.entry(repo.to_owned()).or_default().last_used_at = Some(Utc::now());
         });
     }
 
-    pub fn set_pinned(&self, repo: &str, pinned: bool) {
+    pub(crate) fn set_pinned(&self, repo: &str, pinned: bool) {
         self.update(repo, |records| {
             records.entry(repo.to_owned()).or_default().pinned = pinned;
         });

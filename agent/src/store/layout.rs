@@ -9,24 +9,24 @@ use std::path::{Path, PathBuf};
 use runtime::checkpoint::{self, CONFIG_FILE, WEIGHTS_FILE, WEIGHTS_INDEX_FILE};
 
 /// `models--org--name`.
-pub fn repo_folder(repo: &str) -> String {
+pub(crate) fn repo_folder(repo: &str) -> String {
     format!("models--{}", repo.replace('/', "--"))
 }
 
 /// The repo folder name back to a repo id, for listing the cache.
-pub fn repo_of_folder(folder: &str) -> Option<String> {
+pub(crate) fn repo_of_folder(folder: &str) -> Option<String> {
     folder
         .strip_prefix("models--")
         .map(|rest| rest.replace("--", "/"))
 }
 
-pub fn is_commit_hash(text: &str) -> bool {
+pub(crate) fn is_commit_hash(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One repo's place in the cache.
 #[derive(Clone, Debug)]
-pub struct RepoDir {
+pub(crate) struct RepoDir {
     cache: PathBuf,
     folder: String,
 }
@@ -62,13 +62,13 @@ impl RepoDir {
         self.root().join("snapshots").join(commit)
     }
 
-    pub fn ref_file(&self, revision: &str) -> PathBuf {
+    pub(crate) fn ref_file(&self, revision: &str) -> PathBuf {
         self.root().join("refs").join(revision)
     }
 
     /// The commit `revision` names: `refs/<revision>`, or the revision itself when it is a
     /// commit hash. Anything else in a ref must not become a path.
-    pub fn commit_of(&self, revision: &str) -> Option<String> {
+    pub(crate) fn commit_of(&self, revision: &str) -> Option<String> {
         let commit = match std::fs::read_to_string(self.ref_file(revision)) {
             Ok(text) => text.trim().to_owned(),
             Err(_) if is_commit_hash(revision) => revision.to_owned(),
@@ -78,7 +78,7 @@ impl RepoDir {
     }
 
     /// `snapshots/<commit>/` of `revision` when it is complete, with the commit.
-    pub fn complete_snapshot(&self, revision: &str) -> Option<(PathBuf, String)> {
+    pub(crate) fn complete_snapshot(&self, revision: &str) -> Option<(PathBuf, String)> {
         let commit = self.commit_of(revision)?;
         let dir = self.snapshot(&commit);
         snapshot_is_complete(&dir).then_some((dir, commit))
@@ -90,7 +90,7 @@ impl RepoDir {
 /// into `blobs/` are made only once a blob is whole and verified, so a link that resolves
 /// is a whole file; a kill during a download leaves the snapshot incomplete, never a
 /// half-read checkpoint.
-pub fn snapshot_is_complete(dir: &Path) -> bool {
+pub(crate) fn snapshot_is_complete(dir: &Path) -> bool {
     if !dir.join(CONFIG_FILE).is_file() {
         return false;
     }

@@ -3,11 +3,11 @@
 use metrics::{counter, describe_counter};
 
 /// Bytes fetched from the Hub, by modelId repo.
-pub const DOWNLOAD_BYTES_TOTAL: &str = "gpu_agent_model_download_bytes_total";
+pub(crate) const DOWNLOAD_BYTES_TOTAL: &str = "gpu_agent_model_download_bytes_total";
 /// Model downloads by `state`: `started`, `completed`, `failed`.
-pub const DOWNLOADS: &str = "gpu_agent_model_downloads";
+pub(crate) const DOWNLOADS: &str = "gpu_agent_model_downloads";
 
-pub fn describe() {
+pub(crate) fn describe() {
     describe_counter!(
         DOWNLOAD_BYTES_TOTAL,
         "Bytes of model files fetched from the Hub"
@@ -15,7 +15,7 @@ pub fn describe() {
     describe_counter!(DOWNLOADS, "Model downloads started, completed and failed");
 }
 
-pub fn bytes_fetched(repo: &str, bytes: u64) {
+pub(crate) fn bytes_fetched(repo: &str, bytes: u64) {
     counter!(DOWNLOAD_BYTES_TOTAL, "model" => repo.to_owned()).increment(bytes);
 }
 

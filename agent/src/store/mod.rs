@@ -10,17 +10,17 @@
 //! - [`progress`]: what status shows while FETCHING.
 //! - [`inventory`], [`budget`]: what the cache holds, pins, last use, the disk budget.
 
-pub mod blob_lock;
-pub mod budget;
+pub(crate) mod blob_lock;
+pub(crate) mod budget;
 pub mod error;
-pub mod hub_client;
-pub mod inventory;
-pub mod layout;
-pub mod metrics;
-pub mod progress;
-pub mod pulls;
-pub mod retry;
-pub mod transfer;
+pub(crate) mod hub_client;
+pub(crate) mod inventory;
+pub(crate) mod layout;
+pub(crate) mod metrics;
+pub(crate) mod progress;
+pub(crate) mod pulls;
+pub(crate) mod retry;
+pub(crate) mod transfer;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -85,15 +85,15 @@ impl Drop for Release<'_> {
 }
 
 /// Answers "is this repo used by a live deployment?" (set once the registry exists).
-pub type InUse = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+pub(crate) type InUse = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
-pub struct Store {
+pub(crate) struct Store {
     cache: PathBuf,
     client: HubClient,
     retry: RetryPolicy,
     pub budget: budget::Budget,
     pub inventory: inventory::Inventory,
-    pub pulls: pulls::Pulls,
+    pub(crate) pulls: pulls::Pulls,
     inflight: Mutex<HashMap<String, Arc<Inflight>>>,
     in_use: Mutex<Option<InUse>>,
 }
@@ -147,16 +147,16 @@ impl Store {
         }
     }
 
-    pub fn cache_dir(&self) -> &Path {
+    pub(crate) fn cache_dir(&self) -> &Path {
         &self.cache
     }
 
     /// Tells the store which repos live deployments use (they are never evicted).
-    pub fn set_in_use(&self, check: InUse) {
+    pub(crate) fn set_in_use(&self, check: InUse) {
         *self.in_use.lock().unwrap_or_else(|p| p.into_inner()) = Some(check);
     }
 
-    pub fn is_in_use(&self, repo: &str) -> bool {
+    pub(crate) fn is_in_use(&self, repo: &str) -> bool {
         let check = self
             .in_use
             .lock()
@@ -166,7 +166,7 @@ impl Store {
     }
 
     /// Whether a download of `repo` (any revision) is in flight in this process.
-    pub fn is_downloading(&self, repo: &str) -> bool {
+    pub(crate) fn is_downloading(&self, repo: &str) -> bool {
         let prefix = format!("{repo}@");
         self.inflight
             .lock()
@@ -185,7 +185,7 @@ impl Store {
     /// Blocking: `repo@revision` complete on disk, downloading what is missing. Callers
     /// asking for the same repo and revision at once share one download; `model_id`'s
     /// status shows its progress meanwhile.
-    pub fn ensure(
+    pub(crate) fn ensure(
         &self,
         model_id: &str,
         repo: &str,

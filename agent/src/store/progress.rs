@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// Live counters of one download.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     bytes_done: AtomicU64,
     bytes_total: AtomicU64,
     files_done: AtomicU64,
@@ -23,12 +23,12 @@ pub struct Progress {
 /// What status shows (`download` in docs/api.md).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProgressView {
-    pub bytes_done: u64,
-    pub bytes_total: u64,
-    pub files_done: u64,
-    pub files_total: u64,
-    pub bytes_per_second: u64,
+pub(crate) struct ProgressView {
+    pub(crate) bytes_done: u64,
+    pub(crate) bytes_total: u64,
+    pub(crate) files_done: u64,
+    pub(crate) files_total: u64,
+    pub(crate) bytes_per_second: u64,
 }
 
 impl Default for Progress {
@@ -45,23 +45,23 @@ impl Default for Progress {
 }
 
 impl Progress {
-    pub fn set_totals(&self, bytes: u64, files: u64) {
+    pub(crate) fn set_totals(&self, bytes: u64, files: u64) {
         self.bytes_total.store(bytes, Ordering::Relaxed);
         self.files_total.store(files, Ordering::Relaxed);
     }
 
     /// Bytes already on disk when the download (re)started.
-    pub fn add_resumed(&self, bytes: u64) {
+    pub(crate) fn add_resumed(&self, bytes: u64) {
         self.resumed_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn add_bytes(&self, bytes: u64) {
+    pub(crate) fn add_bytes(&self, bytes: u64) {
         self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// A discarded partial (a checksum mismatch): its bytes no longer count.
-    pub fn take_back(&self, bytes: u64) {
+    pub(crate) fn take_back(&self, bytes: u64) {
         let _ = self
             .bytes_done
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |done| {
@@ -69,7 +69,7 @@ impl Progress {
             });
     }
 
-    pub fn file_done(&self) {
+    pub(crate) fn file_done(&self) {
         self.files_done.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -99,7 +99,7 @@ fn board() -> &'static Mutex<HashMap<String, Arc<Progress>>> {
 }
 
 /// Shows `progress` as `model_id`'s download until the guard is dropped.
-pub fn publish(model_id: &str, progress: Arc<Progress>) -> Published {
+pub(crate) fn publish(model_id: &str, progress: Arc<Progress>) -> Published {
     board()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -109,7 +109,7 @@ pub fn publish(model_id: &str, progress: Arc<Progress>) -> Published {
     }
 }
 
-pub struct Published {
+pub(crate) struct Published {
     model_id: String,
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PullState {
+pub(crate) enum PullState {
     Fetching,
     Ready,
     Failed { code: String, message: String },
@@ -21,7 +21,7 @@ pub struct Pulls {
 
 impl Pulls {
     /// Records a new pull; false when one is already fetching.
-    pub fn begin(&self, model_id: &str) -> bool {
+    pub(crate) fn begin(&self, model_id: &str) -> bool {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         if states.get(model_id) == Some(&PullState::Fetching) {
             return false;
@@ -45,7 +45,7 @@ impl Pulls {
             .cloned()
     }
 
-    pub fn forget(&self, model_id: &str) {
+    pub(crate) fn forget(&self, model_id: &str) {
         self.states
             .lock()
             .unwrap_or_else(|p| p.into_inner())

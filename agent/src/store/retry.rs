@@ -7,10 +7,10 @@ use super::hub_client::HubError;
 
 /// How hard a request or a transfer tries.
 #[derive(Clone, Copy, Debug)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Failures in a row (without a byte of progress between them) before giving up.
-    pub attempts: u32,
-    pub first_backoff: Duration,
+    pub(crate) attempts: u32,
+    pub(crate) first_backoff: Duration,
     pub max_backoff: Duration,
 }
 
@@ -26,7 +26,7 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait after the `failures`-th failure in a row: 0.5 s, 1 s, 2 s, … up to the cap.
-    pub fn backoff(&self, failures: u32) -> Duration {
+    pub(crate) fn backoff(&self, failures: u32) -> Duration {
         let factor = 1u32 << failures.saturating_sub(1).min(16);
         self.first_backoff
             .saturating_mul(factor)

@@ -15,7 +15,7 @@ use super::progress::Progress;
 use super::retry::RetryPolicy;
 
 /// Everything one transfer needs.
-pub struct Transfer<'a> {
+pub(crate) struct Transfer<'a> {
     pub client: &'a HubClient,
     pub repo: &'a str,
     pub revision: &'a str,

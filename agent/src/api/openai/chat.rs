@@ -289,7 +289,7 @@ fn fields() -> generate::FieldNames {
 }
 
 /// `POST /v1/chat/completions`.
-pub async fn chat_completions(
+pub(crate) async fn chat_completions(
     _: OpenAiKey,
     State(state): State<SharedState>,
     Extension(log): Extension<RequestLog>,

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 
 /// The seed of candidate `candidate` of a request seeded with `seed`: distinct per
 /// candidate, the same on every replay, within the documented seed range (0 – 2⁶³−1).
-pub fn candidate_seed(seed: Option<u64>, candidate: usize) -> Option<u64> {
+pub(crate) fn candidate_seed(seed: Option<u64>, candidate: usize) -> Option<u64> {
     seed.map(|s| s.wrapping_add(candidate as u64) & (i64::MAX as u64))
 }
 
@@ -19,7 +19,7 @@ pub fn candidate_seed(seed: Option<u64>, candidate: usize) -> Option<u64> {
 /// generation `p * best_of + c`. `request` builds one prompt's request with a given seed.
 /// A refusal of any candidate refuses the request (the ones already queued are dropped,
 /// which cancels them).
-pub async fn submit_all(
+pub(crate) async fn submit_all(
     target: &Target,
     prompts: &[String],
     count: ChoiceCount,
@@ -40,7 +40,7 @@ pub async fn submit_all(
 /// The answered choices of one request: per prompt, the `n` best of its `best_of`
 /// candidates (by cumulative logprob when there are more candidates than choices, else in
 /// the order generated), numbered `prompt * n + k` as OpenAI numbers them.
-pub fn pick(completions: Vec<Completion>, count: ChoiceCount) -> Vec<(usize, Completion)> {
+pub(crate) fn pick(completions: Vec<Completion>, count: ChoiceCount) -> Vec<(usize, Completion)> {
     let mut chosen = Vec::with_capacity(completions.len());
     let mut candidates = completions.into_iter();
     let mut prompt = 0;
@@ -78,7 +78,7 @@ pub fn usage(completions: &[Completion], count: ChoiceCount) -> Usage {
 }
 
 /// The sum of the generated tokens' logprobs.
-pub fn cumulative_logprob(completion: &Completion) -> f64 {
+pub(crate) fn cumulative_logprob(completion: &Completion) -> f64 {
     completion
         .token_logprobs
         .iter()
@@ -88,7 +88,9 @@ pub fn cumulative_logprob(completion: &Completion) -> f64 {
 }
 
 /// Waits for every generation; the first failure fails the request.
-pub async fn complete_all(generations: Vec<Generation>) -> Result<Vec<Completion>, ApiError> {
+pub(crate) async fn complete_all(
+    generations: Vec<Generation>,
+) -> Result<Vec<Completion>, ApiError> {
     futures::future::join_all(generations.into_iter().map(Generation::complete))
         .await
         .into_iter()

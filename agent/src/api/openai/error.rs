@@ -16,7 +16,7 @@ use crate::error::{ApiError, ErrorCode};
 
 /// Layer body: an [`ApiError`] response becomes its OpenAI-shaped twin; other responses
 /// pass through.
-pub async fn openai_shape(response: Response) -> Response {
+pub(crate) async fn openai_shape(response: Response) -> Response {
     match response.extensions().get::<ApiError>() {
         Some(error) => render(error),
         None => response,

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 /// spaces included. A token that ends inside a UTF-8 character adds `""`; the token that
 /// completes the character carries all of it.
 #[derive(Clone, Debug, Default)]
-pub struct TokenTexts {
+pub(crate) struct TokenTexts {
     ids: Vec<u32>,
     /// Where the tokens decoded as context for the next one start.
     prefix_start: usize,
@@ -27,7 +27,7 @@ pub struct TokenTexts {
 
 impl TokenTexts {
     /// Offsets start at `offset` characters (the prompt's length, when it is not echoed).
-    pub fn starting_at(offset: usize) -> Self {
+    pub(crate) fn starting_at(offset: usize) -> Self {
         TokenTexts {
             offset,
             ..TokenTexts::default()
@@ -66,7 +66,7 @@ fn decode(tokenizer: &Tokenizer, ids: &[u32]) -> String {
 
 /// Completions' `logprobs` object, built token by token.
 #[derive(Default)]
-pub struct CompletionLogprobs {
+pub(crate) struct CompletionLogprobs {
     tokens: Vec<Value>,
     token_logprobs: Vec<Value>,
     top_logprobs: Vec<Value>,
@@ -103,7 +103,7 @@ impl CompletionLogprobs {
         }
     }
 
-    pub fn into_json(self) -> Value {
+    pub(crate) fn into_json(self) -> Value {
         json!({
             "tokens": self.tokens,
             "token_logprobs": self.token_logprobs,
@@ -114,7 +114,7 @@ impl CompletionLogprobs {
 }
 
 /// One entry of chat's `logprobs.content`.
-pub fn chat_entry(
+pub(crate) fn chat_entry(
     tokenizer: &Tokenizer,
     texts: &mut TokenTexts,
     id: u32,

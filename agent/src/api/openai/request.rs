@@ -68,7 +68,10 @@ pub fn sampling(
 }
 
 /// `n` (1–16) and, on completions, `best_of` (n–16).
-pub fn choice_count(root: &JsonObject<'_>, with_best_of: bool) -> Result<ChoiceCount, ApiError> {
+pub(crate) fn choice_count(
+    root: &JsonObject<'_>,
+    with_best_of: bool,
+) -> Result<ChoiceCount, ApiError> {
     let n = bounded(root, "n", rules::OPENAI_CHOICES)?.unwrap_or(1);
     let best_of = if with_best_of {
         bounded(root, "best_of", rules::OPENAI_CHOICES)?.unwrap_or(n)
@@ -136,14 +139,17 @@ pub fn unsupported(field: &str, message: impl Into<String>) -> ApiError {
 
 /// A field OpenAI defines, the values of it we can honour (its neutral values) and why
 /// other values cannot be.
-pub struct Unhonoured {
+pub(crate) struct Unhonoured {
     pub key: &'static str,
-    pub neutral: fn(&Value) -> bool,
+    pub(crate) neutral: fn(&Value) -> bool,
     pub why: &'static str,
 }
 
 /// Refuses the first field of `fields` present with a value we cannot honour.
-pub fn refuse_unhonoured(root: &JsonObject<'_>, fields: &[Unhonoured]) -> Result<(), ApiError> {
+pub(crate) fn refuse_unhonoured(
+    root: &JsonObject<'_>,
+    fields: &[Unhonoured],
+) -> Result<(), ApiError> {
     for field in fields {
         if let Some(value) = root.value(field.key) {
             if !(field.neutral)(value) {
@@ -158,7 +164,7 @@ pub fn refuse_unhonoured(root: &JsonObject<'_>, fields: &[Unhonoured]) -> Result
 }
 
 /// Neutral values: `0`, `{}`/`[]`/`""`, `false`.
-pub fn is_zero(value: &Value) -> bool {
+pub(crate) fn is_zero(value: &Value) -> bool {
     value.as_f64() == Some(0.0)
 }
 
@@ -171,7 +177,7 @@ pub fn is_empty(value: &Value) -> bool {
     }
 }
 
-pub fn is_false(value: &Value) -> bool {
+pub(crate) fn is_false(value: &Value) -> bool {
     value == &Value::Bool(false)
 }
 
@@ -180,7 +186,7 @@ pub fn never(_: &Value) -> bool {
 }
 
 /// The fields completions and chat both refuse unless neutral.
-pub const PENALTIES: [Unhonoured; 3] = [
+pub(crate) const PENALTIES: [Unhonoured; 3] = [
     Unhonoured {
         key: "frequency_penalty",
         neutral: is_zero,

@@ -20,7 +20,7 @@ use crate::api::openai::error;
 use crate::api::request_log::RequestLog;
 
 /// One step of one choice.
-pub enum ChoiceStep {
+pub(crate) enum ChoiceStep {
     Token {
         index: usize,
         id: u32,
@@ -34,11 +34,11 @@ pub enum ChoiceStep {
 }
 
 /// Renders the usage chunk from the totals (`stream_options.include_usage`).
-pub type UsageChunk = Box<dyn FnOnce(Usage) -> Value + Send>;
+pub(crate) type UsageChunk = Box<dyn FnOnce(Usage) -> Value + Send>;
 
 /// Token counts over all choices.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub prompt_tokens: usize,
     pub completion_tokens: usize,
 }
@@ -46,7 +46,7 @@ pub struct Usage {
 /// Streams `generations` (choice `i` is `generations[i]`): `opening` chunks first, then
 /// `render` of each step as it comes, then `usage` of the totals when given, then `[DONE]`.
 /// Each prompt has `per_prompt` choices; its prompt tokens are counted once.
-pub fn sse(
+pub(crate) fn sse(
     generations: Vec<Generation>,
     per_prompt: usize,
     opening: Vec<Value>,
