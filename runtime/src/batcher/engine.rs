@@ -72,7 +72,8 @@ pub struct SubmitRequest {
     /// Absent: a random seed below 2^63 is drawn and reported back.
     pub seed: Option<u64>,
     pub timeout: Option<Duration>,
-    /// See [`GenerateRequest::logprobs`](super::request::GenerateRequest).
+    /// `Some(k)`: the chosen token's log-probability and the `k` most likely alternatives
+    /// (k ≤ 20), as the queued request carries it.
     pub logprobs: Option<usize>,
     /// Score the prompt (echo); `max_new_tokens` may then be 0.
     pub prompt_logprobs: bool,

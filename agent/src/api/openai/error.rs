@@ -3,7 +3,7 @@
 //! answer 422 (OpenAI's clients raise `BadRequestError` for every invalid parameter).
 //!
 //! Handlers and extractors keep returning [`ApiError`]; its response carries the error as
-//! an extension, and [`openai_shape`], a layer on the OpenAI routes only, answers it again
+//! an extension, and `openai_shape`, a layer on the OpenAI routes only, answers it again
 //! in OpenAI's shape. Extractor refusals (credentials, body size, malformed JSON) are then
 //! shaped like the handler's own errors without a second set of extractors.
 
