@@ -135,15 +135,7 @@ const ACCEPTED_AND_IGNORED: [&str; 6] = [
 pub fn parse_chat_request(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let value = parse_object(body)?;
     let root = JsonObject::root(&value)?;
-    let model = root
-        .string("model")?
-        .ok_or_else(|| {
-            ApiError::from(RuleViolation::missing(
-                "model",
-                "a deployment id or modelId",
-            ))
-        })?
-        .to_owned();
+    let model = request::model(&root)?;
     let messages = messages(&root)?;
     let overrides = request::sampling(&root, &["max_completion_tokens", "max_tokens"])?;
     let count = request::choice_count(&root, false)?;

@@ -50,15 +50,7 @@ const UNHONOURED: [Unhonoured; 1] = [Unhonoured {
 pub fn parse_completion_request(body: &[u8]) -> Result<CompletionRequest, ApiError> {
     let value = parse_object(body)?;
     let root = JsonObject::root(&value)?;
-    let model = root
-        .string("model")?
-        .ok_or_else(|| {
-            ApiError::from(RuleViolation::missing(
-                "model",
-                "a deployment id or modelId",
-            ))
-        })?
-        .to_owned();
+    let model = request::model(&root)?;
     let prompts = prompts(&root)?;
     let overrides = request::sampling(&root, &["max_tokens"])?;
     let count = request::choice_count(&root, true)?;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::api::body::{type_name, JsonObject};
 use crate::api::spec_fields::GenerationOverrides;
 use crate::error::ApiError;
-use crate::validation::{self as rules, check_stop_sequences, IntRange};
+use crate::validation::{self as rules, check_stop_sequences, IntRange, RuleViolation};
 
 /// How many choices a request asks for and how many candidates they are picked from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +85,13 @@ pub(crate) fn choice_count(
         ));
     }
     Ok(ChoiceCount { n, best_of })
+}
+
+/// `model`: the deployment id or modelId a request names (required).
+pub(crate) fn model(root: &JsonObject<'_>) -> Result<String, ApiError> {
+    root.string("model")?
+        .map(str::to_owned)
+        .ok_or_else(|| RuleViolation::missing("model", "a deployment id or modelId").into())
 }
 
 /// `stream` and `stream_options.include_usage`; stream_options without streaming is
