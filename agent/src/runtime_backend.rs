@@ -62,9 +62,9 @@ impl RuntimeBackend {
         };
         let cache = ct2::ConversionCache::new(&self.state_dir);
         let converted = if spec.reuse_cached_artifacts {
-            cache.get_or_convert_checkpoint(dir, quantization)
+            cache.get_or_convert(dir, quantization)
         } else {
-            cache.rebuild_checkpoint(dir, quantization)
+            cache.rebuild(dir, quantization)
         };
         if let Ok(ct2::CachedConversion {
             rebuilt_because: Some(reason),

@@ -79,48 +79,12 @@ impl ConversionCache {
 
     /// Converts `source` anew, replacing any cached entry: for a deploy that did not ask
     /// to reuse artifacts (`isDeployedPreviously: false`).
-    pub fn rebuild(
+    pub fn rebuild<'a>(
         &self,
-        source: &Path,
+        source: impl Into<ConversionSource<'a>>,
         quantization: Quantization,
     ) -> Result<CachedConversion, CacheError> {
-        self.rebuild_from(Source::Dir(source), quantization)
-    }
-
-    /// [`rebuild`](Self::rebuild) of a checkpoint the deploy already opened.
-    pub fn rebuild_checkpoint(
-        &self,
-        checkpoint: &Checkpoint,
-        quantization: Quantization,
-    ) -> Result<CachedConversion, CacheError> {
-        self.rebuild_from(Source::Opened(checkpoint), quantization)
-    }
-
-    /// The converted model of `source` with `quantization`, reused when a valid entry
-    /// exists, converted (and stored) otherwise.
-    pub fn get_or_convert(
-        &self,
-        source: &Path,
-        quantization: Quantization,
-    ) -> Result<CachedConversion, CacheError> {
-        self.get_or_convert_from(Source::Dir(source), quantization)
-    }
-
-    /// [`get_or_convert`](Self::get_or_convert) of a checkpoint the deploy already opened:
-    /// its config, weight list and mapped weights are used, not read again.
-    pub fn get_or_convert_checkpoint(
-        &self,
-        checkpoint: &Checkpoint,
-        quantization: Quantization,
-    ) -> Result<CachedConversion, CacheError> {
-        self.get_or_convert_from(Source::Opened(checkpoint), quantization)
-    }
-
-    fn rebuild_from(
-        &self,
-        source: Source<'_>,
-        quantization: Quantization,
-    ) -> Result<CachedConversion, CacheError> {
+        let source = source.into();
         let key = source.key(quantization)?;
         let entry = self.root.join(&key);
         if entry.exists() {
@@ -134,11 +98,14 @@ impl ConversionCache {
         self.get_or_convert_keyed(source, quantization, architecture, key)
     }
 
-    fn get_or_convert_from(
+    /// The converted model of `source` with `quantization`, reused when a valid entry
+    /// exists, converted (and stored) otherwise.
+    pub fn get_or_convert<'a>(
         &self,
-        source: Source<'_>,
+        source: impl Into<ConversionSource<'a>>,
         quantization: Quantization,
     ) -> Result<CachedConversion, CacheError> {
+        let source = source.into();
         let architecture = source.architecture()?;
         let key = source.key(quantization)?;
         self.get_or_convert_keyed(source, quantization, architecture, key)
@@ -147,7 +114,7 @@ impl ConversionCache {
     /// [`get_or_convert`](Self::get_or_convert) once `key` is known.
     fn get_or_convert_keyed(
         &self,
-        source: Source<'_>,
+        source: ConversionSource<'_>,
         quantization: Quantization,
         architecture: Architecture,
         key: String,
@@ -197,7 +164,7 @@ impl ConversionCache {
 
     fn build(
         &self,
-        source: Source<'_>,
+        source: ConversionSource<'_>,
         quantization: Quantization,
         architecture: Architecture,
         key: &str,
@@ -209,8 +176,10 @@ impl ConversionCache {
             move |source| CacheError::Io { path, source }
         };
         match source {
-            Source::Dir(dir) => convert(dir, staging, quantization)?,
-            Source::Opened(checkpoint) => convert_checkpoint(checkpoint, staging, quantization)?,
+            ConversionSource::Dir(dir) => convert(dir, staging, quantization)?,
+            ConversionSource::Opened(checkpoint) => {
+                convert_checkpoint(checkpoint, staging, quantization)?
+            }
         };
         let mut files = Vec::new();
         let mut names: Vec<String> = std::fs::read_dir(staging)
@@ -286,25 +255,44 @@ fn verify(entry: &Path, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// What is converted: a directory read here, or a checkpoint the deploy already opened.
+/// What is converted: a directory read by the cache, or a checkpoint a deploy already
+/// opened (its config, weight list and mapped weights are used, not read again).
 #[derive(Clone, Copy)]
-enum Source<'a> {
+pub enum ConversionSource<'a> {
     Dir(&'a Path),
     Opened(&'a Checkpoint),
 }
 
-impl Source<'_> {
+impl<'a> From<&'a Path> for ConversionSource<'a> {
+    fn from(dir: &'a Path) -> Self {
+        ConversionSource::Dir(dir)
+    }
+}
+
+impl<'a> From<&'a PathBuf> for ConversionSource<'a> {
+    fn from(dir: &'a PathBuf) -> Self {
+        ConversionSource::Dir(dir)
+    }
+}
+
+impl<'a> From<&'a Checkpoint> for ConversionSource<'a> {
+    fn from(checkpoint: &'a Checkpoint) -> Self {
+        ConversionSource::Opened(checkpoint)
+    }
+}
+
+impl ConversionSource<'_> {
     fn architecture(self) -> Result<Architecture, ConvertError> {
         match self {
-            Source::Dir(dir) => Architecture::of_checkpoint(dir),
-            Source::Opened(checkpoint) => Ok(checkpoint.architecture()),
+            ConversionSource::Dir(dir) => Architecture::of_checkpoint(dir),
+            ConversionSource::Opened(checkpoint) => Ok(checkpoint.architecture()),
         }
     }
 
     fn key(self, quantization: Quantization) -> Result<String, ConvertError> {
         match self {
-            Source::Dir(dir) => source_key(dir, quantization),
-            Source::Opened(checkpoint) => {
+            ConversionSource::Dir(dir) => source_key(dir, quantization),
+            ConversionSource::Opened(checkpoint) => {
                 key_of_files(checkpoint.path(), checkpoint.weight_files(), quantization)
             }
         }

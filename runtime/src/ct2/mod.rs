@@ -28,7 +28,7 @@ mod t5_spec;
 
 #[cfg(feature = "ctranslate2")]
 pub use backend::{Ct2LoadOptions, Ct2Model};
-pub use cache::{source_key, CachedConversion, ConversionCache};
+pub use cache::{source_key, CachedConversion, ConversionCache, ConversionSource};
 pub use compute_type::{
     effective_compute_type, memory_estimate, ComputeType, Ct2Device, UnknownComputeType,
 };

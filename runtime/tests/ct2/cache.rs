@@ -173,7 +173,7 @@ fn an_opened_checkpoint_converts_and_keys_exactly_as_its_directory() {
             .get_or_convert(&source, quantization)
             .unwrap();
         let from_checkpoint = ConversionCache::new(by_checkpoint.path())
-            .get_or_convert_checkpoint(&checkpoint, quantization)
+            .get_or_convert(&checkpoint, quantization)
             .unwrap();
         assert_eq!(from_checkpoint.key, from_dir.key, "{name}");
         assert_eq!(
@@ -186,7 +186,7 @@ fn an_opened_checkpoint_converts_and_keys_exactly_as_its_directory() {
             "{name}: the converted files differ"
         );
         let rebuilt = ConversionCache::new(by_checkpoint.path())
-            .rebuild_checkpoint(&checkpoint, quantization)
+            .rebuild(&checkpoint, quantization)
             .unwrap();
         assert!(!rebuilt.cache_hit);
         assert_eq!(rebuilt.key, from_dir.key);
