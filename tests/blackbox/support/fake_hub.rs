@@ -403,6 +403,29 @@ fn range_of(request: &Request, len: u64) -> Option<(u64, u64)> {
     Some((start, end))
 }
 
+/// The part of a `len`-byte file a request gets: status, first and last byte, and the
+/// `Content-Range` header when ranged. `None`: the range starts past the end (416).
+type Part = (&'static str, u64, u64, Vec<(&'static str, String)>);
+
+fn part_of(request: &Request, len: u64) -> Option<Part> {
+    match range_of(request, len) {
+        Some((start, _)) if start >= len => None,
+        Some((start, end)) => Some((
+            "206 Partial Content",
+            start,
+            end,
+            vec![("Content-Range", format!("bytes {start}-{end}/{len}"))],
+        )),
+        None => Some(("200 OK", 0, len.saturating_sub(1), vec![])),
+    }
+}
+
+/// The answer to a range that starts past the end of a `len`-byte file.
+fn send_unsatisfiable(stream: &mut TcpStream, len: u64) -> bool {
+    let headers = [("Content-Range", format!("bytes */{len}"))];
+    write_head(stream, "416 Range Not Satisfiable", &headers, 0).is_ok()
+}
+
 fn send_small(
     stream: &mut TcpStream,
     file: &HubFile,
@@ -415,18 +438,8 @@ fn send_small(
     // Small files' ETags are git blob ids on the real Hub; any stable opaque id will do.
     let etag = ("ETag", format!("\"{}\"", &file.sha256[..40]));
     let commit = ("X-Repo-Commit", commit.to_owned());
-    let (status, start, end, mut headers) = match range_of(request, len) {
-        Some((start, _)) if start >= len => {
-            let headers = [("Content-Range", format!("bytes */{len}"))];
-            return write_head(stream, "416 Range Not Satisfiable", &headers, 0).is_ok();
-        }
-        Some((start, end)) => (
-            "206 Partial Content",
-            start,
-            end,
-            vec![("Content-Range", format!("bytes {start}-{end}/{len}"))],
-        ),
-        None => ("200 OK", 0, len.saturating_sub(1), vec![]),
+    let Some((status, start, end, mut headers)) = part_of(request, len) else {
+        return send_unsatisfiable(stream, len);
     };
     headers.push(etag);
     headers.push(commit);
@@ -451,18 +464,8 @@ fn send_blob(
     logged: &mut Logged,
 ) -> bool {
     let len = file.bytes.len() as u64;
-    let (status, start, end, mut headers) = match range_of(request, len) {
-        Some((start, _)) if start >= len => {
-            let headers = [("Content-Range", format!("bytes */{len}"))];
-            return write_head(stream, "416 Range Not Satisfiable", &headers, 0).is_ok();
-        }
-        Some((start, end)) => (
-            "206 Partial Content",
-            start,
-            end,
-            vec![("Content-Range", format!("bytes {start}-{end}/{len}"))],
-        ),
-        None => ("200 OK", 0, len.saturating_sub(1), vec![]),
+    let Some((status, start, end, mut headers)) = part_of(request, len) else {
+        return send_unsatisfiable(stream, len);
     };
     headers.push(("ETag", format!("\"{}\"", file.sha256)));
     headers.push(("Accept-Ranges", "bytes".to_owned()));
