@@ -8,45 +8,16 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::support::golden::golden_cases;
+use crate::support::python::python_importing;
 use crate::support::serving::deploy_ready_with;
 use crate::support::{Agent, AgentConfig, API_KEY};
 
 const TEST: &str = "openai_client::the_official_python_client_works_against_the_agent";
 
-/// An interpreter that can import `openai`, or why there is none.
-fn python_with_openai() -> Result<PathBuf, String> {
-    let python = std::env::var_os("OPENAI_CLIENT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let probe = Command::new(&python)
-        .args(["-c", "import openai; print(openai.__version__)"])
-        .output();
-    match probe {
-        Ok(output) if output.status.success() => Ok(python),
-        Ok(output) => Err(format!(
-            "{} cannot import openai ({}); .ci/run installs it and sets OPENAI_CLIENT_PYTHON",
-            python.display(),
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or_default()
-        )),
-        Err(error) => Err(format!("cannot run {}: {error}", python.display())),
-    }
-}
-
 #[test]
 fn the_official_python_client_works_against_the_agent() {
-    let python = match python_with_openai() {
-        Ok(python) => python,
-        Err(reason) => {
-            assert!(
-                std::env::var_os("OPENAI_CLIENT_REQUIRED").is_none(),
-                "{reason}, but OPENAI_CLIENT_REQUIRED is set"
-            );
-            eprintln!("SKIPPED: {TEST}: {reason}");
-            return;
-        }
+    let Some(python) = python_importing("openai", "OPENAI_CLIENT", TEST) else {
+        return;
     };
     let agent = Agent::start(AgentConfig::with_fixture_models());
     let deployment = deploy_ready_with(

@@ -35,13 +35,12 @@ pub fn have_tool(tool: &str, probe: &[&str], check: &str) -> bool {
         .output()
         .is_ok_and(|output| output.status.success());
     if !works {
-        let reason =
-            format!("skipped: {check}: `{tool}` is not installed here (.ci/run installs it)");
+        let reason = format!("`{tool}` is not installed here (.ci/run installs it)");
         assert!(
             std::env::var_os("FLEET_TOOLS_REQUIRED").is_none(),
-            "{reason}, but FLEET_TOOLS_REQUIRED is set"
+            "{check}: {reason}, but FLEET_TOOLS_REQUIRED is set"
         );
-        eprintln!("{reason}");
+        crate::support::skip::report_skip(check, &reason);
     }
     works
 }

@@ -9,7 +9,10 @@ pub mod golden;
 pub mod http;
 pub mod hub;
 pub mod kore;
+pub mod python;
 pub mod serving;
+#[path = "../../../agent/tests/support/skip.rs"]
+pub mod skip;
 pub mod slow_model;
 
 use std::path::{Path, PathBuf};
