@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
-use crate::support::fake_hub::{cached_blob, FakeHub, Faults};
+use crate::support::fake_hub::{cached_blob, hex, FakeHub, Faults};
 use crate::support::golden::{golden_cases, tokens_of};
 use crate::support::kore::{kore_deploy, wait_job};
+use crate::support::python::python_importing;
 use crate::support::serving::{generate, metric};
 use crate::support::{Agent, AgentConfig, PATIENCE};
 
@@ -737,4 +739,80 @@ fn offline_a_pull_of_an_uncached_model_is_refused_and_nothing_is_fetched() {
     let failed = fails_fast(&agent, REPO_PATH, Duration::from_secs(10));
     assert_eq!(failed["code"], "MODEL_NOT_CACHED", "{failed}");
     assert!(hub.log().is_empty(), "{:?}", hub.log());
+}
+
+/// Runs Python `huggingface_hub.snapshot_download(REPO)` into `hub_cache` against `hub`
+/// (offline: from the cache only) and returns the snapshot directory it names.
+fn python_snapshot_download(
+    python: &Path,
+    hub: &FakeHub,
+    hub_cache: &Path,
+    offline: bool,
+) -> PathBuf {
+    let script = "import sys\n\
+                  from huggingface_hub import snapshot_download\n\
+                  print(snapshot_download(repo_id=sys.argv[1], cache_dir=sys.argv[2]))";
+    let output = std::process::Command::new(python)
+        .args(["-c", script, REPO])
+        .arg(hub_cache)
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_HUB_OFFLINE", if offline { "1" } else { "0" })
+        .env("HF_HUB_DISABLE_TELEMETRY", "1")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_HOME")
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "snapshot_download failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+const PYTHON_HUB_TEST: &str =
+    "model_store::a_cache_filled_by_python_huggingface_hub_is_reused_and_the_reverse";
+
+/// The layout is the one Python's `huggingface_hub` writes and reads (docs/models.md): a
+/// cache it filled deploys without a byte fetched, and it reads the agent's cache offline.
+#[test]
+fn a_cache_filled_by_python_huggingface_hub_is_reused_and_the_reverse() {
+    let Some(python) = python_importing("huggingface_hub", "HF_CLIENT", PYTHON_HUB_TEST) else {
+        return;
+    };
+    // Python fills the cache; the agent deploys from it, fetching nothing.
+    let hub = gpt2_hub();
+    let agent = StoreAgent::start(&hub, "");
+    python_snapshot_download(&python, &hub, &agent.hub_cache(), false);
+    assert_eq!(
+        hub.blob_gets(REPO, WEIGHTS).len(),
+        1,
+        "Python fetched the weights"
+    );
+    let fetched_by_python = hub.log().len();
+    let (job, id) = deploy_and_wait(&agent, REPO_PATH);
+    assert_eq!(job["status"], "SUCCESS", "{job}\n{}", agent.log());
+    assert_golden(&agent, &id);
+    let after: Vec<_> = hub.log().into_iter().skip(fetched_by_python).collect();
+    assert!(
+        after.iter().all(|request| request.body_bytes == 0),
+        "the agent downloaded again: {after:?}"
+    );
+    assert_eq!(hub.blob_gets(REPO, WEIGHTS).len(), 1);
+
+    // The agent fills the cache; Python reads it offline.
+    let hub = gpt2_hub();
+    let agent = StoreAgent::start(&hub, "");
+    let (job, _) = deploy_and_wait(&agent, REPO_PATH);
+    assert_eq!(job["status"], "SUCCESS", "{job}\n{}", agent.log());
+    let snapshot = python_snapshot_download(&python, &hub, &agent.hub_cache(), true);
+    assert_eq!(
+        snapshot,
+        agent
+            .hub_cache()
+            .join("models--blackbox--gpt2-tiny/snapshots")
+            .join(hub.commit(REPO))
+    );
+    let weights = std::fs::read(snapshot.join(WEIGHTS)).unwrap();
+    assert_eq!(hex(&Sha256::digest(&weights)), hub.sha256(REPO, WEIGHTS));
 }
