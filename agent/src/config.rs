@@ -128,8 +128,10 @@ pub struct BatcherConfig {
     /// The oldest queued request waiting longer than this counts as queue pressure;
     /// sustained for `scaleUpDelay`, it starts another replica.
     pub(crate) scale_up_queue_wait_ms: u64,
-    /// CTranslate2 replicas: how long the first request of a batch waits for company.
+    /// CTranslate2 replicas: a call starts once requests have paused for this long…
     pub(crate) ctranslate2_batch_wait_ms: u64,
+    /// …or once its first request has been held this long (docs/batcher.md).
+    pub(crate) ctranslate2_max_batch_wait_ms: u64,
 }
 
 impl Default for BatcherConfig {
@@ -140,6 +142,7 @@ impl Default for BatcherConfig {
             prefill_token_budget: 512,
             scale_up_queue_wait_ms: 50,
             ctranslate2_batch_wait_ms: 5,
+            ctranslate2_max_batch_wait_ms: 50,
         }
     }
 }

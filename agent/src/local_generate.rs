@@ -108,6 +108,7 @@ pub fn generate(request: LocalRequest) -> Result<LocalResult, LocalError> {
             scale_down_delay: Duration::MAX,
             scale_up_queue_wait: Duration::MAX,
             batch_wait: Duration::ZERO,
+            max_batch_wait: Duration::ZERO,
         },
         tokenizer,
         dir.limits(),

@@ -194,6 +194,7 @@ impl RuntimeBackend {
             scale_down_delay: Duration::from_millis(scaling.scale_down_delay_ms.into()),
             scale_up_queue_wait: Duration::from_millis(self.batcher.scale_up_queue_wait_ms),
             batch_wait: Duration::from_millis(self.batcher.ctranslate2_batch_wait_ms),
+            max_batch_wait: Duration::from_millis(self.batcher.ctranslate2_max_batch_wait_ms),
         }
     }
 }

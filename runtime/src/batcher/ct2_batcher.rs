@@ -1,8 +1,10 @@
 //! The scheduler of one CTranslate2 replica.
 //!
 //! CTranslate2 has no iteration-level batching: a call runs its batch to completion. So
-//! this loop collects queued requests up to `max_batch_size` (waiting at most
-//! `batch_wait` for more once the first arrives), runs them as one `generate` call
+//! this loop collects queued requests up to `max_batch_size` — holding the call while
+//! requests keep arriving, until they pause for `batch_wait` or `max_batch_wait` has
+//! passed since the first (a burst is not split into a short call and a long wait:
+//! docs/batcher.md § CTranslate2 replicas) — runs them as one `generate` call
 //! (CTranslate2 groups them by sampling options), and does per token, in the step
 //! callback, what the candle scheduler does between steps: detokenize, match stop
 //! strings, stream the text, and stop sequences that finished, were cancelled or expired.
@@ -24,8 +26,12 @@ use crate::tokenizer::Tokenizer;
 #[derive(Debug, Clone)]
 pub struct Ct2BatcherConfig {
     pub max_batch_size: usize,
-    /// How long the first request of a batch waits for company.
+    /// The pause in arrivals that closes a batch: a call starts once no request has
+    /// arrived for this long.
     pub batch_wait: Duration,
+    /// The longest the first request of a batch is held for company, however steadily
+    /// others keep arriving.
+    pub max_batch_wait: Duration,
 }
 
 pub(crate) struct Ct2Batcher {
@@ -90,16 +96,21 @@ impl Ct2Batcher {
             return Vec::new();
         };
         let mut batch = vec![first];
-        let deadline = Instant::now() + self.config.batch_wait;
+        let hold_until = Instant::now() + self.config.max_batch_wait;
+        let mut pause_ends = Instant::now() + self.config.batch_wait;
         while batch.len() < self.config.max_batch_size {
+            let close_at = pause_ends.min(hold_until);
             let now = Instant::now();
             let next = match self.queue.try_pop() {
                 Some(job) => Some(job),
-                None if now < deadline => self.queue.pop_timeout(deadline - now),
+                None if now < close_at => self.queue.pop_timeout(close_at - now),
                 None => None,
             };
             match next {
-                Some(job) => batch.push(job),
+                Some(job) => {
+                    batch.push(job);
+                    pause_ends = Instant::now() + self.config.batch_wait;
+                }
                 None => break,
             }
         }

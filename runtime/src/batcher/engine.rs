@@ -43,8 +43,10 @@ pub struct EngineConfig {
     pub scale_down_delay: Duration,
     /// Queue wait of the oldest request above which the queue counts as under pressure.
     pub scale_up_queue_wait: Duration,
-    /// How long a CTranslate2 replica waits for more requests before starting a batch.
+    /// CTranslate2 replicas: the pause in arrivals that starts a call.
     pub batch_wait: Duration,
+    /// CTranslate2 replicas: the longest a call is held for arrivals that keep coming.
+    pub max_batch_wait: Duration,
 }
 
 /// One replica's model and where it runs.
@@ -547,6 +549,7 @@ impl Inner {
                     super::ct2_batcher::Ct2BatcherConfig {
                         max_batch_size: self.config.max_batch_size,
                         batch_wait: self.config.batch_wait,
+                        max_batch_wait: self.config.max_batch_wait,
                     },
                     control,
                     self.observer.clone(),

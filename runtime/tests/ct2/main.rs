@@ -1,6 +1,8 @@
 //! The CTranslate2 side: native conversion, the conversion cache, compute-type resolution
 //! and generation through ct2rs (one test binary, linked once).
 
+#[cfg(feature = "ctranslate2")]
+mod batching;
 mod cache;
 mod common;
 #[cfg(feature = "ctranslate2")]

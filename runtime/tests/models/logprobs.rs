@@ -50,6 +50,7 @@ fn engine(model_dir: &str, max_batch_size: usize) -> Engine {
             scale_down_delay: Duration::MAX,
             scale_up_queue_wait: Duration::MAX,
             batch_wait: Duration::ZERO,
+            max_batch_wait: Duration::ZERO,
         },
         tokenizer,
         dir.limits(),
