@@ -12,7 +12,7 @@ use runtime::batcher::{
 };
 use runtime::checkpoint::Checkpoint;
 use runtime::ct2::{self, ComputeType, Ct2Device, Quantization as Ct2Quantization};
-use runtime::model::{Architecture, Model, Target};
+use runtime::model::{Architecture, Model, Target, WeightFormat};
 use runtime::tokenizer::Tokenizer;
 
 use crate::chat_template::ChatTemplate;
@@ -108,12 +108,13 @@ impl RuntimeBackend {
         let (kind, status) = match spec.backend {
             BackendKind::Candle => {
                 let target = candle_target(first_device, first_capability);
+                let format = spec.quantization.candle_weights();
                 let status = ServingStatus {
                     backend: "candle".into(),
-                    compute_type: target.precision(architecture).name().into(),
+                    compute_type: format.compute_type(target.precision(architecture)).into(),
                     ..ServingStatus::default()
                 };
-                (ModelKind::Candle, status)
+                (ModelKind::Candle(format), status)
             }
             BackendKind::Ctranslate2 => {
                 let (converted, requested) = self.convert(&dir, spec)?;
@@ -201,7 +202,8 @@ impl RuntimeBackend {
 
 /// What each replica loads.
 enum ModelKind {
-    Candle,
+    /// Projection weights in this format (int8 for `quantizationType: int8_float16`).
+    Candle(WeightFormat),
     Ctranslate2 {
         dir: PathBuf,
         compute_type: ComputeType,
@@ -247,9 +249,9 @@ impl ReplicaLoader for RuntimeLoader {
             ReplicaDevice::Cpu { .. } => "cpu".to_owned(),
         };
         let model = match &self.kind {
-            ModelKind::Candle => {
+            ModelKind::Candle(format) => {
                 let target = candle_target(Some(device), capability);
-                ReplicaModel::Candle(self.candle_model(&device_name, target)?)
+                ReplicaModel::Candle(self.candle_model(&device_name, target, *format)?)
             }
             ModelKind::Ctranslate2 { dir, compute_type } => {
                 let options = ct2::Ct2LoadOptions {
@@ -275,12 +277,20 @@ impl ReplicaLoader for RuntimeLoader {
 }
 
 impl RuntimeLoader {
-    fn candle_model(&self, device_name: &str, target: Target) -> Result<Arc<dyn Model>, String> {
+    fn candle_model(
+        &self,
+        device_name: &str,
+        target: Target,
+        format: WeightFormat,
+    ) -> Result<Arc<dyn Model>, String> {
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(model) = shared.get(device_name) {
             return Ok(model.clone());
         }
-        let model = self.checkpoint.load_on(target).map_err(|e| e.to_string())?;
+        let model = self
+            .checkpoint
+            .load_with(target, format)
+            .map_err(|e| e.to_string())?;
         shared.insert(device_name.to_owned(), model.clone());
         Ok(model)
     }

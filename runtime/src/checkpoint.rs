@@ -30,7 +30,7 @@ use crate::model::gpt2::Gpt2Config;
 use crate::model::t5::T5Config;
 use crate::model::{
     load_model, Architecture, ContextLimits, MemoryEstimate, Model, ModelConfig, Precision, Target,
-    Weights,
+    WeightFormat, Weights,
 };
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -206,6 +206,21 @@ impl Checkpoint {
         }
     }
 
+    /// [`Checkpoint::memory_estimate`] with projection weights in `format`. Int8 weights take
+    /// one byte each; the float32 embedding table the lookup keeps reading is counted at
+    /// four (its int8 head copy, for a tied head, is within the one-byte count).
+    pub fn memory_estimate_with(&self, target: Target, format: WeightFormat) -> MemoryEstimate {
+        let float = self.memory_estimate(target);
+        match format {
+            WeightFormat::Float => float,
+            WeightFormat::Int8 => MemoryEstimate {
+                weights_bytes: self.parameter_count
+                    + self.config.embedding_elements() * DType::F32.size_in_bytes() as u64,
+                ..float
+            },
+        }
+    }
+
     /// Loads the model onto `device`, computing in `dtype` (F32 on CPU; F16/BF16 on CUDA).
     pub fn load_model(&self, device: &Device, dtype: DType) -> Result<Arc<dyn Model>, LoadError> {
         let weights = Weights::new(&self.weights, &self.weights_path(), device, dtype);
@@ -224,6 +239,24 @@ impl Checkpoint {
         precision: Precision,
     ) -> Result<Arc<dyn Model>, LoadError> {
         self.load_model(&target.device()?, precision.dtype())
+    }
+
+    /// Loads the model on `target` in its default precision there, with projection weights
+    /// held in `format` (int8: CPU only, docs/models.md § int8 weights).
+    pub fn load_with(
+        &self,
+        target: Target,
+        format: WeightFormat,
+    ) -> Result<Arc<dyn Model>, LoadError> {
+        let (device, precision) = (target.device()?, target.precision(self.architecture()));
+        let weights = Weights::new(
+            &self.weights,
+            &self.weights_path(),
+            &device,
+            precision.dtype(),
+        )
+        .with_format(format);
+        load_model(&self.config, &weights)
     }
 
     /// The file named in errors about tensors (the shard index when there are several).

@@ -90,6 +90,13 @@ pub enum LoadError {
         reason: &'static str,
     },
 
+    #[error("{format} weights are not supported on {device}: {reason}")]
+    UnsupportedWeightFormat {
+        format: &'static str,
+        device: String,
+        reason: &'static str,
+    },
+
     #[error("cannot build the tokenizer from {path}: {message}")]
     Tokenizer { path: PathBuf, message: String },
 

@@ -63,9 +63,6 @@ fn expected_code(c: &Case) -> &'static str {
         (400, _, _) => "INVALID_TYPE",
         _ if c.value.is_none() => "MISSING_FIELD",
         (_, "deviceType", _) => "INVALID_DEVICE_TYPE",
-        (_, "optimizationInfo.quantizationType", Some("int8_float16")) => {
-            "UNSUPPORTED_QUANTIZATION"
-        }
         (_, "optimizationInfo.optimizationType" | "optimizationInfo.quantizationType", _) => {
             "INVALID_ENUM"
         }
@@ -344,12 +341,6 @@ fn every_documented_range_and_enum_breach_is_refused_naming_the_field() {
         case(
             "optimizationInfo.quantizationType",
             Some(json!("int4")),
-            422,
-            "optimizationInfo.quantizationType",
-        ),
-        case(
-            "optimizationInfo.quantizationType",
-            Some(json!("int8_float16")),
             422,
             "optimizationInfo.quantizationType",
         ),

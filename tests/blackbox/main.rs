@@ -4,6 +4,7 @@
 
 mod auth;
 mod batching;
+mod candle_int8;
 mod cli_generate;
 mod ctranslate2;
 mod deploy_parser_props;

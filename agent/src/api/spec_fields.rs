@@ -251,13 +251,6 @@ pub(crate) fn optimization(
         Some("no_quantization") => Quantization::NoQuantization,
         Some(_) => Quantization::Int8Float16,
     };
-    if quantization == Quantization::Int8Float16 && backend == BackendKind::Candle {
-        return Err(ApiError::from(RuleViolation::new(
-            "UNSUPPORTED_QUANTIZATION",
-            &quant_field,
-            format!("{quant_field} \"int8_float16\" needs optimizationType \"ctranslate2\"; candle runs f32/f16"),
-        )));
-    }
     Ok((backend, quantization))
 }
 

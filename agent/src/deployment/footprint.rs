@@ -35,7 +35,10 @@ pub(crate) fn estimate(
         ReplicaHost::Gpu(cc) => (Some(ReplicaDevice::Cuda { gpu: 0 }), Some(cc)),
     };
     let estimate = match spec.backend {
-        BackendKind::Candle => model.memory_estimate(candle_target(device, capability)),
+        BackendKind::Candle => model.memory_estimate_with(
+            candle_target(device, capability),
+            spec.quantization.candle_weights(),
+        ),
         BackendKind::Ctranslate2 => {
             let requested = spec.quantization.ct2_requested();
             let device = ct2_device(device, capability);
@@ -125,6 +128,17 @@ mod tests {
         // No quantization: float32 throughout.
         let float = spec(BackendKind::Ctranslate2, Quantization::NoQuantization);
         assert_eq!(estimate(Some(&fixture("gpt2-tiny")), &float, A10G), cpu);
+    }
+
+    #[test]
+    fn candle_int8_weights_take_a_byte_each_beside_the_float32_embedding_table() {
+        let model = fixture("gpt2-tiny");
+        let cpu = estimate(Some(&model), &candle(), ReplicaHost::Cpu);
+        let int8 = spec(BackendKind::Candle, Quantization::Int8Float16);
+        let need = estimate(Some(&model), &int8, ReplicaHost::Cpu);
+        // One byte per parameter, plus the 50,257 × 32 f32 table the lookup reads.
+        assert_eq!(need.weights_bytes, cpu.weights_bytes / 4 + 50_257 * 32 * 4);
+        assert_eq!(need.kv_bytes_per_slot, cpu.kv_bytes_per_slot);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a deploy asks for, once validated, independent of the surface it came through.
 
 use runtime::ct2::ComputeType;
+use runtime::model::WeightFormat;
 use serde::{Deserialize, Serialize};
 
 /// The deployment's generation defaults (Kore `hyperParameters`); a generate request may
@@ -71,6 +72,15 @@ pub enum Quantization {
 }
 
 impl Quantization {
+    /// How candle holds the projection weights: `int8_float16` asks for int8 weights
+    /// (float32 activations on the CPU, docs/models.md § int8 weights).
+    pub(crate) fn candle_weights(self) -> WeightFormat {
+        match self {
+            Quantization::Int8Float16 => WeightFormat::Int8,
+            Quantization::Default | Quantization::NoQuantization => WeightFormat::Float,
+        }
+    }
+
     /// The CTranslate2 compute type a deploy asks for: `""` means the seed's fast path,
     /// int8 weights with float16 activations.
     pub(crate) fn ct2_requested(self) -> ComputeType {

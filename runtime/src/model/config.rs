@@ -33,6 +33,15 @@ impl ModelConfig {
         }
     }
 
+    /// Elements of the token embedding table (`vocab × width`).
+    pub fn embedding_elements(&self) -> u64 {
+        let elements = match self {
+            Self::Gpt2(c) => c.vocab_size * c.n_embd,
+            Self::T5(c) => c.vocab_size * c.d_model,
+        };
+        elements as u64
+    }
+
     /// Elements of one slot's caches at full context: GPT-2's self-attention K/V for
     /// `n_positions` tokens; T5's decoder self-attention K/V for the most new tokens plus the
     /// cross-attention K/V for the longest prompt.

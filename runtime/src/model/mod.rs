@@ -15,10 +15,12 @@ mod error;
 mod gelu;
 pub mod gpt2;
 mod inputs;
+mod int8_matmul;
 mod linear;
 mod load;
 mod norm;
 mod packed;
+mod projection;
 mod skinny_matmul;
 mod slot;
 pub mod t5;
@@ -30,7 +32,7 @@ pub use cpu_threads::{on_cpu_pool, pin_cpu_threads};
 pub use error::ModelError;
 pub use load::load_model;
 pub use slot::Slot;
-pub use target::{MemoryEstimate, Precision, Target};
+pub use target::{MemoryEstimate, Precision, Target, WeightFormat};
 pub use weights::Weights;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -48,7 +48,7 @@ pub(crate) fn matmul_wt(xs: &Tensor, weight: &Tensor) -> Result<Tensor> {
 /// `weight` as a CPU f32 tensor whose data starts on a 64-byte boundary, for [`matmul_wt`];
 /// other devices and dtypes are returned as they are.
 pub(crate) fn aligned(weight: Tensor) -> Result<Tensor> {
-    if !weight.device().is_cpu() || weight.dtype() != DType::F32 {
+    if !weight.device().is_cpu() || weight.dtype() != DType::F32 || starts_aligned(&weight) {
         return Ok(weight);
     }
     let values = weight.flatten_all()?.to_vec1::<f32>()?;
@@ -56,6 +56,18 @@ pub(crate) fn aligned(weight: Tensor) -> Result<Tensor> {
     Tensor::from_vec(padded, start + values.len(), &Device::Cpu)?
         .narrow(0, start, values.len())?
         .reshape(weight.shape())
+}
+
+/// Whether `weight` is contiguous CPU f32 data starting on a 64-byte boundary already (a
+/// tied head reading the embedding table it shares).
+fn starts_aligned(weight: &Tensor) -> bool {
+    let (storage, layout) = weight.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(CpuStorage::F32(data)), Some((start, _))) => {
+            data[start..].as_ptr().align_offset(64) == 0
+        }
+        _ => false,
+    }
 }
 
 /// `values` copied into a vector where they start, at index `.1`, on a 64-byte boundary.
@@ -71,12 +83,12 @@ fn aligned_copy(values: &[f32]) -> (Vec<f32>, usize) {
 
 /// Asks Linux for transparent huge pages over the whole 2 MiB pages inside `v`'s (still
 /// untouched) capacity. Only a hint: with THP `never`, or elsewhere, nothing changes.
-fn huge_pages(v: &Vec<f32>) {
+pub(super) fn huge_pages<T>(v: &Vec<T>) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
         let begin = v.as_ptr() as usize;
-        let end = begin + v.capacity() * std::mem::size_of::<f32>();
+        let end = begin + v.capacity() * std::mem::size_of::<T>();
         let first = begin.div_ceil(HUGE) * HUGE;
         let last = end / HUGE * HUGE;
         if last > first {
@@ -466,7 +478,16 @@ mod tests {
             panic!("expected f32 CPU storage");
         };
         let start = layout.contiguous_offsets().unwrap().0;
-        assert_eq!(data[start..].as_ptr().align_offset(64), 0);
+        let first = data[start..].as_ptr();
+        assert_eq!(first.align_offset(64), 0);
+        // Aligned already (a tied head over its embedding table): shared, not copied.
+        let again = aligned(moved.clone()).unwrap();
+        let (storage, layout) = again.storage_and_layout();
+        let candle_core::Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
+            panic!("expected f32 CPU storage");
+        };
+        let start = layout.contiguous_offsets().unwrap().0;
+        assert_eq!(data[start..].as_ptr(), first);
     }
 
     #[test]

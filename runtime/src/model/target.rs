@@ -55,6 +55,33 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// How projection weights are held: in the compute precision, or int8 with per-row scales
+/// (CPU only; docs/models.md § int8 weights).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    #[default]
+    Float,
+    Int8,
+}
+
+impl WeightFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::Float => "float",
+            WeightFormat::Int8 => "int8",
+        }
+    }
+
+    /// The compute type status pages show for a model in `precision` with these weights:
+    /// int8 weights with float32 activations read `int8_float32`, as CTranslate2 names it.
+    pub fn compute_type(self, precision: Precision) -> &'static str {
+        match self {
+            WeightFormat::Float => precision.name(),
+            WeightFormat::Int8 => "int8_float32",
+        }
+    }
+}
+
 /// A device to run a candle model on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use candle_core::safetensors::{Load, MmapedSafetensors};
 use candle_core::{DType, Device, Tensor};
 
+use super::target::WeightFormat;
 use crate::load_error::LoadError;
 
 /// Safetensors element types (as the format spells them) that convert to a compute dtype.
@@ -20,6 +21,8 @@ pub struct Weights<'a> {
     path: PathBuf,
     device: Device,
     dtype: DType,
+    /// How projection weights are to be held (the models' `Linear`s and heads).
+    format: WeightFormat,
     prefix: String,
 }
 
@@ -31,8 +34,18 @@ impl<'a> Weights<'a> {
             path: path.to_path_buf(),
             device: device.clone(),
             dtype,
+            format: WeightFormat::Float,
             prefix: String::new(),
         }
+    }
+
+    /// The same tensors, with projection weights held in `format`.
+    pub fn with_format(self, format: WeightFormat) -> Self {
+        Self { format, ..self }
+    }
+
+    pub(crate) fn format(&self) -> WeightFormat {
+        self.format
     }
 
     pub(crate) fn device(&self) -> &Device {

@@ -46,24 +46,23 @@ fn assert_batched_decode_equals_single(model_dir: &str) {
 
 /// Batched decode rows against decoding each slot alone, within `tolerance`.
 fn assert_batched_decode_within(model_dir: &str, tolerance: f32) {
-    let model = load_fixture(model_dir);
+    assert_model_batched_decode_within(load_fixture(model_dir).as_ref(), model_dir, tolerance);
+}
+
+/// [`assert_batched_decode_within`] for `model`, loaded from fixture `model_dir` as the
+/// caller chose (int8 weights, say).
+pub fn assert_model_batched_decode_within(model: &dyn Model, model_dir: &str, tolerance: f32) {
     let prompts = prompts(model_dir);
     let lengths: std::collections::BTreeSet<usize> = prompts.iter().map(Vec::len).collect();
     assert!(lengths.len() >= 3, "prompts of different lengths");
-    let references = references(model.as_ref(), &prompts);
-    let mut slots = fresh_slots(model.as_ref(), prompts.len());
+    let references = references(model, &prompts);
+    let mut slots = fresh_slots(model, prompts.len());
     // Prefilled one by one, as the references were (batched prefill has its own test): what
     // is compared below is the batched decode.
     for (slot, prompt) in slots.iter_mut().zip(&prompts) {
         model.prefill(slot, prompt).expect("prefill");
     }
-    assert_batched_steps_within(
-        model.as_ref(),
-        &mut slots,
-        &references,
-        tolerance,
-        model_dir,
-    );
+    assert_batched_steps_within(model, &mut slots, &references, tolerance, model_dir);
 }
 
 /// Each prompt run alone (see [`alone`]).

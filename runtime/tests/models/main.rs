@@ -4,6 +4,7 @@
 mod batching;
 mod generation;
 mod golden;
+mod int8;
 mod limits;
 mod logprobs;
 mod model_dir;

@@ -46,6 +46,7 @@ impl Block {
             Linear::from_in_out(
                 &weights.tensor(&p(&format!("{name}.weight")), &[n_in, n_out])?,
                 Some(weights.tensor(&p(&format!("{name}.bias")), &[n_out])?),
+                weights.format(),
             )
         };
         let mut scale = None;

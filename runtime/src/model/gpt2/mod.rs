@@ -11,7 +11,8 @@ pub use config::Gpt2Config;
 use self::block::Block;
 use super::inputs::{check_decode, start_prefill};
 use super::norm::LayerNorm;
-use super::skinny_matmul::{aligned, matmul_wt};
+use super::projection::Projection;
+use super::skinny_matmul::aligned;
 use super::slot::{KvCache, SlotLayout};
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -26,7 +27,7 @@ pub struct Gpt2 {
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     /// `[vocab, n_embd]`: `wte` itself unless the checkpoint unties the head.
-    lm_head: Tensor,
+    lm_head: Projection,
     layout: SlotLayout,
     device: Device,
 }
@@ -54,11 +55,15 @@ impl Gpt2 {
             })?;
         let wte =
             aligned(weights.tensor("wte.weight", &[vocab, d])?).map_err(LoadError::prepare)?;
+        // A tied head reads the embedding table: the same storage in float, a quantized copy
+        // in int8 (the lookup keeps reading the float table).
         let lm_head = if config.tie_word_embeddings {
-            wte.clone()
+            Projection::new(&wte, weights.format())?
         } else {
-            aligned(weights.unprefixed("lm_head.weight", &[vocab, d])?)
-                .map_err(LoadError::prepare)?
+            Projection::new(
+                &weights.unprefixed("lm_head.weight", &[vocab, d])?,
+                weights.format(),
+            )?
         };
         let blocks = (0..config.n_layer)
             .map(|layer| Block::load(&weights, config, activation, layer))
@@ -92,7 +97,7 @@ impl Gpt2 {
 
     /// Final norm and head over `xs` `[rows, n_embd]` → f32 logits, row-major.
     fn logits(&self, xs: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let logits = matmul_wt(&self.ln_f.forward(xs)?, &self.lm_head)?;
+        let logits = self.lm_head.forward(&self.ln_f.forward(xs)?)?;
         logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
     }
 

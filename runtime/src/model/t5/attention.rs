@@ -37,7 +37,7 @@ fn projection(
         .iter()
         .map(|name| weights.tensor(&format!("{prefix}{name}.weight"), &shape))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Linear::from_out_in(&tensors)
+    Linear::from_out_in(&tensors, weights.format())
 }
 
 impl SelfAttention {

@@ -30,16 +30,19 @@ impl FeedForward {
         let tensor =
             |name: &str, shape: &[usize]| weights.tensor(&format!("{prefix}{name}"), shape);
         let wi = if kind.gated {
-            Linear::from_out_in(&[
-                tensor("wi_0.weight", &[ff, d])?,
-                tensor("wi_1.weight", &[ff, d])?,
-            ])?
+            Linear::from_out_in(
+                &[
+                    tensor("wi_0.weight", &[ff, d])?,
+                    tensor("wi_1.weight", &[ff, d])?,
+                ],
+                weights.format(),
+            )?
         } else {
-            Linear::from_out_in(&[tensor("wi.weight", &[ff, d])?])?
+            Linear::from_out_in(&[tensor("wi.weight", &[ff, d])?], weights.format())?
         };
         Ok(Self {
             wi,
-            wo: Linear::from_out_in(&[tensor("wo.weight", &[d, ff])?])?,
+            wo: Linear::from_out_in(&[tensor("wo.weight", &[d, ff])?], weights.format())?,
             gated: kind.gated,
             activation: kind.activation,
         })

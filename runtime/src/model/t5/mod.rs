@@ -15,7 +15,8 @@ pub use config::{FeedForwardKind, T5Config, T5_MAX_NEW_TOKENS, T5_MAX_PROMPT_TOK
 
 use self::stack::{Decoder, Encoder};
 use super::inputs::{check_decode, start_prefill};
-use super::skinny_matmul::{aligned, matmul_wt};
+use super::projection::Projection;
+use super::skinny_matmul::aligned;
 use super::slot::SlotLayout;
 use super::weights::Weights;
 use super::{Architecture, ContextLimits, Model, ModelError, Slot};
@@ -28,7 +29,7 @@ pub struct T5 {
     encoder: Encoder,
     decoder: Decoder,
     /// `[vocab, d_model]`: `lm_head.weight`, or `shared` when tied.
-    lm_head: Tensor,
+    lm_head: Projection,
     /// `d_model^-0.5` when the head is tied (T5 v1.0), as transformers rescales; else 1.
     head_scale: Option<f64>,
     decoder_start_token_id: u32,
@@ -56,10 +57,13 @@ impl T5 {
         )?)
         .map_err(LoadError::prepare)?;
         let (lm_head, head_scale) = if config.tie_word_embeddings {
-            (shared.clone(), Some((d as f64).powf(-0.5)))
+            (
+                Projection::new(&shared, weights.format())?,
+                Some((d as f64).powf(-0.5)),
+            )
         } else {
             let head = weights.tensor("lm_head.weight", &[vocab, d])?;
-            (aligned(head).map_err(LoadError::prepare)?, None)
+            (Projection::new(&head, weights.format())?, None)
         };
         let limits = config.limits();
         Ok(Self {
@@ -100,7 +104,7 @@ impl T5 {
         if let Some(scale) = self.head_scale {
             hidden = (hidden * scale)?;
         }
-        let logits = matmul_wt(&hidden, &self.lm_head)?;
+        let logits = self.lm_head.forward(&hidden)?;
         logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()
     }
 }
