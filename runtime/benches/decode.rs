@@ -10,9 +10,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Device};
 use runtime::checkpoint::Checkpoint;
-use runtime::model::{on_cpu_pool, pin_cpu_threads, Model, Slot};
+use runtime::model::{on_cpu_pool, pin_cpu_threads, Model, Slot, Target, WeightFormat};
 
 struct Options {
     model_dir: PathBuf,
@@ -22,6 +21,8 @@ struct Options {
     repeats: usize,
     /// Measure only the batch, not the single stream (for profiling).
     batch_only: bool,
+    /// Int8 projection weights (`--int8`) instead of f32.
+    int8: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -33,6 +34,7 @@ fn options() -> Result<Options, String> {
         batch: 16,
         repeats: 3,
         batch_only: false,
+        int8: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -48,6 +50,7 @@ fn options() -> Result<Options, String> {
             "--batch" => options.batch = number("--batch")?,
             "--repeats" => options.repeats = number("--repeats")?,
             "--batch-only" => options.batch_only = true,
+            "--int8" => options.int8 = true,
             "--bench" => {} // added by `cargo bench`
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             dir => options.model_dir = PathBuf::from(dir),
@@ -128,8 +131,13 @@ fn run() -> Result<(), String> {
     let dir = Checkpoint::open(&options.model_dir).map_err(|e| {
         format!("{e}\n(make the checkpoint with: python scripts/bench/make_checkpoint.py)")
     })?;
+    let format = if options.int8 {
+        WeightFormat::Int8
+    } else {
+        WeightFormat::Float
+    };
     let model = dir
-        .load_model(&Device::Cpu, DType::F32)
+        .load_with(Target::Cpu, format)
         .map_err(|e| e.to_string())?;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     decode_rate(
@@ -160,9 +168,10 @@ fn run() -> Result<(), String> {
         let prefill = prefills[0];
         let median_prefill = prefills[prefills.len() / 2];
         println!(
-            "{{\"impl\": \"gpu-agent runtime (candle 0.11, f32)\", \"batch\": {batch}, \"prompt\": {}, \
+            "{{\"impl\": \"gpu-agent runtime (candle 0.11, {})\", \"batch\": {batch}, \"prompt\": {}, \
              \"steps\": {}, \"threads\": \"{threads}\", \"tokens_per_s\": {:.2}, \"ms_per_step\": {:.2}, \
              \"all_tokens_per_s\": [{}], \"best_prefill_ms\": {prefill:.2}, \"median_prefill_ms\": {median_prefill:.2}}}",
+            if options.int8 { "int8 weights" } else { "f32" },
             options.prompt,
             options.steps,
             best.0,
