@@ -105,6 +105,13 @@ if [ "$index" -gt 0 ]; then
             sleep 0.2
         done
         sweep "${names[i]}" "$url" "$id" "$key"
+        # What the deployment ran as (backend, effective compute type), after the sweep so
+        # the first burst still meets a deployment that has just turned READY.
+        curl -s -H "x-api-key: $key" "$url/v1/deployments/$id" | "$python" -c '
+import json, sys
+status = json.load(sys.stdin)
+print(json.dumps({"system": sys.argv[1], "backend": status.get("backend"), "computeType": status.get("computeType")}))' "${names[i]}" |
+            tee -a "$results"
         curl -s -X DELETE -H "x-api-key: $key" "$url/v1/deployments/$id" >/dev/null
         until curl -sf -H "x-api-key: $key" "$url/v1/deployments/$id" | grep -q '"phase":"UNDEPLOYED"'; do
             sleep 0.2
