@@ -12,7 +12,9 @@ inter-token latency (ITL) percentiles as one JSON line. Standard library only.
         [--rate RPS --requests N] [--max-tokens 64] [--prompt-words 16]
 
 TTFT runs from sending the request to the first chunk holding text; ITL is the gap between
-chunks holding text. `short_completions` counts requests that produced fewer than
+chunks holding text; TPOT is a request's time from its first to its last chunk divided by
+its tokens after the first (counted from usage), so it stays per token where a server puts
+two tokens in one chunk. `short_completions` counts requests that produced fewer than
 `--max-tokens` tokens (an end-of-text token on a server that honours it).
 
 Prompts are `--prompt-words` common English words, each a single GPT-2 token, different
@@ -135,14 +137,16 @@ API = {"native": stream_native, "openai": stream_openai}
 
 
 def one_request(args, index):
-    """(ttft_s, [inter-token gaps], completion tokens, prompt tokens) of request `index`."""
+    """(ttft_s, [inter-token gaps], tpot_s, completion tokens, prompt tokens) of request
+    `index`; tpot_s (time per output token after the first) is None below 2 tokens."""
     sent = time.perf_counter()
     times, completion, prompt_tokens = API[args.api](
         args.url, args.api_key, args.deployment, prompt_for(index, args.prompt_words), args.max_tokens
     )
     ttft = times[0] - sent if times else None
     gaps = [b - a for a, b in zip(times, times[1:])]
-    return ttft, gaps, completion, prompt_tokens
+    tpot = (times[-1] - times[0]) / (completion - 1) if times and completion > 1 else None
+    return ttft, gaps, tpot, completion, prompt_tokens
 
 
 class Tally:
@@ -150,12 +154,12 @@ class Tally:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.ttfts, self.gaps, self.prompts, self.errors = [], [], [], []
+        self.ttfts, self.gaps, self.tpots, self.prompts, self.errors = [], [], [], [], []
         self.completion, self.short = 0, 0
 
     def record(self, args, index):
         try:
-            ttft, gaps, completion, prompt_tokens = one_request(args, index)
+            ttft, gaps, tpot, completion, prompt_tokens = one_request(args, index)
         except Exception as error:  # reported, not fatal to the other requests
             with self.lock:
                 self.errors.append(str(error))
@@ -164,6 +168,8 @@ class Tally:
             if ttft is not None:
                 self.ttfts.append(ttft)
             self.gaps.extend(gaps)
+            if tpot is not None:
+                self.tpots.append(tpot)
             self.completion += completion
             self.short += completion < args.max_tokens
             self.prompts.append(prompt_tokens)
@@ -232,6 +238,8 @@ def run(args):
         "ttft_ms_p99": ms(percentile(tally.ttfts, 99)),
         "itl_ms_p50": ms(percentile(tally.gaps, 50)),
         "itl_ms_p99": ms(percentile(tally.gaps, 99)),
+        "tpot_ms_p50": ms(percentile(tally.tpots, 50)),
+        "tpot_ms_p99": ms(percentile(tally.tpots, 99)),
     }
 
 
