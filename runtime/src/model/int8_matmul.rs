@@ -313,7 +313,37 @@ mod x86 {
     use super::{group_size, QuantizedRows, WeightBlock, STEP};
 
     // Plain functions and loops throughout, no closures: a closure would not inherit the
-    // target features, and its intrinsics would become calls.
+    // target features, and its intrinsics would become calls. Hence a macro for the walk
+    // both kernels share.
+
+    /// Walks a block of weight rows as the f32 kernel does: four rows a quarter-block apart
+    /// (four long sequential streams) against up to three input rows per `$pass`, then the
+    /// weight rows left over one at a time.
+    macro_rules! walk_block {
+        ($pass:ident, $inputs:expr, $weights:expr, $sums:expr) => {{
+            let (inputs, weights, sums) = ($inputs, $weights, $sums);
+            let (rows, outs) = (inputs.rows, weights.count());
+            let quarter = outs / 4;
+            for o in 0..quarter {
+                let picked = [o, o + quarter, o + 2 * quarter, o + 3 * quarter];
+                let mut r = 0;
+                while r < rows {
+                    let size = group_size(rows - r);
+                    match size {
+                        3 => $pass::<4, 3>(inputs, weights, picked, r, sums),
+                        2 => $pass::<4, 2>(inputs, weights, picked, r, sums),
+                        _ => $pass::<4, 1>(inputs, weights, picked, r, sums),
+                    }
+                    r += size;
+                }
+            }
+            for o in 4 * quarter..outs {
+                for r in 0..rows {
+                    $pass::<1, 1>(inputs, weights, [o], r, sums);
+                }
+            }
+        }};
+    }
 
     /// The sign trick: `|x| · (w · sign x)` in `vpmaddubsw` (unsigned × signed, pairs summed
     /// into i16 — at most 2 · 127 · 127, no saturation), then pairs of those into i32.
@@ -323,27 +353,7 @@ mod x86 {
         weights: &WeightBlock<'_>,
         sums: &mut [i32],
     ) {
-        let (rows, outs) = (inputs.rows, weights.count());
-        let quarter = outs / 4;
-        for o in 0..quarter {
-            // Four weight rows a quarter-block apart: four long sequential streams.
-            let picked = [o, o + quarter, o + 2 * quarter, o + 3 * quarter];
-            let mut r = 0;
-            while r < rows {
-                let size = group_size(rows - r);
-                match size {
-                    3 => avx2_pass::<4, 3>(inputs, weights, picked, r, sums),
-                    2 => avx2_pass::<4, 2>(inputs, weights, picked, r, sums),
-                    _ => avx2_pass::<4, 1>(inputs, weights, picked, r, sums),
-                }
-                r += size;
-            }
-        }
-        for o in 4 * quarter..outs {
-            for r in 0..rows {
-                avx2_pass::<1, 1>(inputs, weights, [o], r, sums);
-            }
-        }
+        walk_block!(avx2_pass, inputs, weights, sums);
     }
 
     /// Weight rows `picked` against input rows `r..r + R`.
@@ -395,26 +405,7 @@ mod x86 {
         weights: &WeightBlock<'_>,
         sums: &mut [i32],
     ) {
-        let (rows, outs) = (inputs.rows, weights.count());
-        let quarter = outs / 4;
-        for o in 0..quarter {
-            let picked = [o, o + quarter, o + 2 * quarter, o + 3 * quarter];
-            let mut r = 0;
-            while r < rows {
-                let size = group_size(rows - r);
-                match size {
-                    3 => vnni_pass::<4, 3>(inputs, weights, picked, r, sums),
-                    2 => vnni_pass::<4, 2>(inputs, weights, picked, r, sums),
-                    _ => vnni_pass::<4, 1>(inputs, weights, picked, r, sums),
-                }
-                r += size;
-            }
-        }
-        for o in 4 * quarter..outs {
-            for r in 0..rows {
-                vnni_pass::<1, 1>(inputs, weights, [o], r, sums);
-            }
-        }
+        walk_block!(vnni_pass, inputs, weights, sums);
     }
 
     /// Weight rows `picked` against input rows `r..r + R`.

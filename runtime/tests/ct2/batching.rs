@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::Scratch;
+use crate::generation::load;
 use references::fixtures_dir;
 use runtime::batcher::{
     Engine, EngineConfig, Event, LoadedReplica, ReplicaLoader, ReplicaModel, SamplingParams,
     SubmitRequest,
 };
 use runtime::checkpoint::Checkpoint;
-use runtime::ct2::{convert, ComputeType, Ct2Device, Ct2LoadOptions, Ct2Model, Quantization};
+use runtime::ct2::{ComputeType, Ct2Model, Quantization};
 use runtime::tokenizer::Tokenizer;
 
 /// Requests in the burst, one every [`SPACING`]: the burst lasts 11 × 15 = 165 ms.
@@ -36,17 +36,8 @@ impl ReplicaLoader for Loaded {
 /// The most sequences any one call decoded together while `BURST` requests arrived
 /// `SPACING` apart, under the given arrival pause and hold bound.
 fn widest_call(batch_wait: Duration, max_batch_wait: Duration) -> usize {
-    let scratch = Scratch::new("ct2-batching");
-    let fixture = fixtures_dir().join("gpt2-tiny");
-    let converted = convert(&fixture, scratch.path(), Quantization::Float32).expect("convert");
-    let options = Ct2LoadOptions {
-        device: Ct2Device::Cpu,
-        device_index: 0,
-        compute_type: ComputeType::Float32,
-        threads: 0,
-    };
-    let model = Ct2Model::load(&converted.dir, converted.architecture, &options).expect("load");
-    let checkpoint = Checkpoint::open(&fixture).expect("fixture opens");
+    let (_scratch, model) = load("gpt2-tiny", Quantization::Float32, ComputeType::Float32);
+    let checkpoint = Checkpoint::open(fixtures_dir().join("gpt2-tiny")).expect("fixture opens");
     let tokenizer = Arc::new(Tokenizer::load(&checkpoint).expect("tokenizer loads"));
     let widest = Arc::new(AtomicUsize::new(0));
     let observed = widest.clone();

@@ -9,7 +9,11 @@ use runtime::ct2::{
     Ct2Sampling, Quantization, StepControl, StepEvent,
 };
 
-fn load(model: &str, quantization: Quantization, compute_type: ComputeType) -> (Scratch, Ct2Model) {
+pub fn load(
+    model: &str,
+    quantization: Quantization,
+    compute_type: ComputeType,
+) -> (Scratch, Ct2Model) {
     let dir = Scratch::new("ct2-gen");
     let converted =
         convert(&fixtures_dir().join(model), dir.path(), quantization).expect("convert");
