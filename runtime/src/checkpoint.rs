@@ -223,13 +223,12 @@ impl Checkpoint {
 
     /// Loads the model onto `device`, computing in `dtype` (F32 on CPU; F16/BF16 on CUDA).
     pub fn load_model(&self, device: &Device, dtype: DType) -> Result<Arc<dyn Model>, LoadError> {
-        let weights = Weights::new(&self.weights, &self.weights_path(), device, dtype);
-        load_model(&self.config, &weights)
+        self.load_from(device, dtype, WeightFormat::Float)
     }
 
     /// Loads the model on `target`, in its default precision there.
     pub fn load_on(&self, target: Target) -> Result<Arc<dyn Model>, LoadError> {
-        self.load_in(target, target.precision(self.architecture()))
+        self.load_with(target, WeightFormat::Float)
     }
 
     /// Loads the model on `target`, computing in `precision`.
@@ -238,7 +237,7 @@ impl Checkpoint {
         target: Target,
         precision: Precision,
     ) -> Result<Arc<dyn Model>, LoadError> {
-        self.load_model(&target.device()?, precision.dtype())
+        self.load_from(&target.device()?, precision.dtype(), WeightFormat::Float)
     }
 
     /// Loads the model on `target` in its default precision there, with projection weights
@@ -248,14 +247,18 @@ impl Checkpoint {
         target: Target,
         format: WeightFormat,
     ) -> Result<Arc<dyn Model>, LoadError> {
-        let (device, precision) = (target.device()?, target.precision(self.architecture()));
-        let weights = Weights::new(
-            &self.weights,
-            &self.weights_path(),
-            &device,
-            precision.dtype(),
-        )
-        .with_format(format);
+        let precision = target.precision(self.architecture());
+        self.load_from(&target.device()?, precision.dtype(), format)
+    }
+
+    fn load_from(
+        &self,
+        device: &Device,
+        dtype: DType,
+        format: WeightFormat,
+    ) -> Result<Arc<dyn Model>, LoadError> {
+        let weights =
+            Weights::new(&self.weights, &self.weights_path(), device, dtype).with_format(format);
         load_model(&self.config, &weights)
     }
 
