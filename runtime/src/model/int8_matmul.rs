@@ -98,8 +98,8 @@ impl Int8Matrix {
         if rows == 0 || self.outs == 0 {
             return vec![0f32; rows * self.outs];
         }
-        let inputs = QuantizedRows::new(x, rows, self.inner, self.padded);
         let kernel = Kernel::detect();
+        let inputs = QuantizedRows::new(x, rows, self.inner, self.padded, kernel);
         // Computed transposed (`[outs, rows]`, each task owning a contiguous block), then
         // turned around; the buffer is reused per thread, as a fresh few MiB (the head's)
         // cost page faults and zeroing on every call.
@@ -179,8 +179,9 @@ fn round_ties_even(v: f32) -> f32 {
     (v + MAGIC) - MAGIC
 }
 
-/// The input rows quantized for one product: signed values (portable and AVX2 kernels),
-/// their magnitudes (AVX2) and the values offset by 128 as unsigned bytes (VNNI).
+/// The input rows quantized for one product: signed values, and what the kernel in use
+/// reads besides — their magnitudes (AVX2) or the values offset by 128 as unsigned bytes
+/// (VNNI); empty for the other kernels.
 struct QuantizedRows {
     signed: Vec<i8>,
     magnitudes: Vec<u8>,
@@ -191,15 +192,21 @@ struct QuantizedRows {
 }
 
 impl QuantizedRows {
-    fn new(x: &[f32], rows: usize, inner: usize, padded: usize) -> Self {
+    fn new(x: &[f32], rows: usize, inner: usize, padded: usize, kernel: Kernel) -> Self {
         let mut signed = vec![0i8; rows * padded];
         let scales: Vec<f32> = signed
             .chunks_exact_mut(padded)
             .zip(x.chunks_exact(inner))
             .map(|(q, x)| quantize_row(x, &mut q[..inner]))
             .collect();
-        let magnitudes = signed.iter().map(|q| q.unsigned_abs()).collect();
-        let offset = signed.iter().map(|&q| (q as u8) ^ 0x80).collect();
+        let (mut magnitudes, mut offset) = (Vec::new(), Vec::new());
+        match kernel {
+            Kernel::Portable => {}
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => magnitudes = signed.iter().map(|q| q.unsigned_abs()).collect(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => offset = signed.iter().map(|&q| (q as u8) ^ 0x80).collect(),
+        }
         Self {
             signed,
             magnitudes,
@@ -522,7 +529,7 @@ mod tests {
     }
 
     fn with_kernel(matrix: &Int8Matrix, x: &[f32], rows: usize, kernel: Kernel) -> Vec<f32> {
-        let inputs = QuantizedRows::new(x, rows, matrix.inner, matrix.padded);
+        let inputs = QuantizedRows::new(x, rows, matrix.inner, matrix.padded, kernel);
         let weights = WeightBlock {
             values: matrix.rows(),
             sums: &matrix.sums,
