@@ -8,7 +8,7 @@ use std::thread;
 
 use references::{golden_cases, model_path};
 use runtime::checkpoint::Checkpoint;
-use runtime::model::{Target, WeightFormat};
+use runtime::model::{Model, Target, WeightFormat};
 use serde_json::{json, Value};
 
 use crate::support::kore::{deploy_and_wait_for_success, kore_body};
@@ -38,11 +38,9 @@ fn greedy(agent: &Endpoint, id: &str, prompt: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The runtime's int8 model, greedy, one prompt at a time: what the agent must serve.
-fn runtime_int8_greedy(prompt_ids: &[u32]) -> Vec<u32> {
-    let model = Checkpoint::open(model_path(MODEL))
-        .and_then(|c| c.load_with(Target::Cpu, WeightFormat::Int8))
-        .expect("int8 model loads");
+/// `model`'s greedy tokens after `prompt_ids`, one prompt at a time: what the agent must
+/// serve.
+fn runtime_greedy(model: &dyn Model, prompt_ids: &[u32]) -> Vec<u32> {
     let mut slot = model.new_slot().expect("slot");
     let mut logits = model.prefill(&mut slot, prompt_ids).expect("prefill");
     let mut tokens = Vec::new();
@@ -71,9 +69,12 @@ fn candle_int8_reports_its_compute_type_and_serves_the_runtimes_int8_tokens_alon
     assert_eq!(status["quantizationType"], "int8_float16", "{status}");
 
     let cases = golden_cases(MODEL);
+    let model = Checkpoint::open(model_path(MODEL))
+        .and_then(|c| c.load_with(Target::Cpu, WeightFormat::Int8))
+        .expect("int8 model loads");
     let expected: Vec<Vec<u32>> = cases
         .iter()
-        .map(|c| runtime_int8_greedy(&c.prompt_ids))
+        .map(|c| runtime_greedy(model.as_ref(), &c.prompt_ids))
         .collect();
     let alone: Vec<Vec<u32>> = cases
         .iter()
